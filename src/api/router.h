@@ -3,7 +3,12 @@
  * the API family whose error shape it answers in. A route without an action
  * name is refused at registration, so no endpoint can be left open by
  * accident. 404 when no pattern matches, 405 (with Allow) when the path
- * matches but the method does not. */
+ * matches but the method does not. Every GET route also answers HEAD.
+ *
+ * Patterns are split once at registration; a lookup splits the request path
+ * once and scans the routes with that many segments, allocating nothing.
+ * Among patterns that match, literal segments win over parameters, leftmost
+ * first ("/servers/detail" beats "/servers/{id}"). */
 #pragma once
 
 #include <jansson.h>
@@ -11,86 +16,44 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api/errors.h"
+#include "api/http.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
-
-/* Which error body a route answers with (../shared/specs §2.4). */
-enum st_api_family {
-    ST_API_PLAIN,    /* {"error": {"code": N, "title": "...", "message": "..."}} */
-    ST_API_KEYSTONE, /* same shape as PLAIN */
-    ST_API_NOVA,     /* {"itemNotFound": {"code": 404, "message": "..."}} */
-    ST_API_CINDER,   /* same shape as NOVA */
-    ST_API_NEUTRON,  /* {"NeutronError": {"type": "...", "message": "...", "detail": ""}} */
-    ST_API_GLANCE,   /* JSON {"error": ...}; Glance's clients accept it */
-    ST_API_S3,       /* <Error><Code>NoSuchKey</Code>...</Error> */
-};
 
 enum st_route_flags {
     ST_ROUTE_PUBLIC = 1 << 0, /* no token needed (version documents, healthz) */
     ST_ROUTE_STREAM = 1 << 1, /* body is streamed to on_body_chunk, no size limit */
 };
 
-#define ST_ROUTE_MAX_PARAMS 8
-
-struct st_http_param {
-    const char *name;
-    char *value; /* URL-decoded */
-};
-
-struct st_http_request {
-    const char *method;
-    const char *path; /* URL-decoded path, no query string */
-    const char *request_id;
-    const char *body; /* whole body (non-stream routes); may be NULL when empty */
-    size_t body_len;
-    struct st_http_param params[ST_ROUTE_MAX_PARAMS];
-    size_t n_params;
-    const struct st_route *route;
-    void *app;       /* the router's app pointer (service context) */
-    void *auth;      /* set by the router's authenticate hook (identity) */
-    void *stream;    /* per-request state of a streaming route */
-    void *conn;      /* opaque server connection, for headers and query */
-    const char *peer; /* client address, for logs and rate limits */
-};
-
-struct st_http_header {
-    char *name;
-    char *value;
-};
-
-struct st_http_response {
-    int status;
-    json_t *json;       /* rendered compact, Content-Type: application/json */
-    char *body;         /* or raw bytes with content_type */
-    size_t body_len;
-    char *content_type;
-    int fd;             /* or a file to send (fd >= 0), file_size bytes */
-    uint64_t file_size;
-    struct st_http_header headers[16];
-    size_t n_headers;
-};
-
 typedef int (*st_route_fn)(struct st_http_request *req, struct st_http_response *resp,
                            struct st_err **err);
-/* Streaming routes: called for each chunk, then handler runs with body NULL. */
+/* Streaming routes: called once with data NULL and len 0 as soon as the
+ * headers are in (an error there answers before the client sends its body:
+ * check the target exists here), then for each chunk; then handler runs with
+ * body NULL. req->stream is the route's own state, freed with stream_free. */
 typedef int (*st_route_chunk_fn)(struct st_http_request *req, const char *data, size_t len,
                                  struct st_err **err);
 
 struct st_route {
-    const char *method;  /* "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE" */
-    const char *pattern; /* "/a/{x}/b"; "{x}" matches one non-empty segment */
+    const char *method;  /* "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS" */
+    const char *pattern; /* "/a/{x}/b"; "{x}" matches one non-empty segment; a last
+                            segment "{x+}" matches the rest of the path, slashes included */
     const char *action;  /* policy action, e.g. "compute:server:create"; required */
     enum st_api_family family;
     unsigned flags; /* enum st_route_flags */
     st_route_fn handler;
     st_route_chunk_fn on_body_chunk; /* ST_ROUTE_STREAM only */
     void (*stream_free)(void *stream);
+    void *userdata; /* the route's own context, as req->route->userdata */
 };
 
 struct st_router;
 
-/* Called for every non-PUBLIC route before its handler; a negative return
- * (-EACCES → 401, -EPERM → 403, ...) answers the request with that error. */
+/* Called for every non-PUBLIC route, after the headers and before the body
+ * and the handler; a negative return (-EACCES → 401, -EPERM → 403, ...)
+ * answers the request with that error. With no hook set, non-PUBLIC routes
+ * answer 401: an unconfigured server is closed, not open. */
 typedef int (*st_router_auth_fn)(struct st_http_request *req, struct st_err **err);
 
 struct st_router *st_router_new(void *app);
@@ -99,29 +62,39 @@ ST_DEFINE_AUTOPTR(st_router, st_router_free)
 
 void st_router_set_auth(struct st_router *r, st_router_auth_fn fn);
 
-/* Registers a route (the struct is copied). -EINVAL if action or handler is
- * missing, the pattern is malformed, or the same method+pattern exists. */
+/* The family of a 404 or 405 for a path no route claims: by default the
+ * family of the route sharing the longest literal prefix with the path
+ * ("/compute/v2.1/nope" answers as Nova), else this one (PLAIN by default;
+ * an S3 router sets ST_API_S3). */
+void st_router_set_family(struct st_router *r, enum st_api_family family);
+
+/* Keeps ptr until the router is freed, then calls free_fn(ptr): for context
+ * that several routes share through their userdata. */
+void st_router_own(struct st_router *r, void *ptr, void (*free_fn)(void *));
+
+/* Registers a route (the struct and its strings are copied). -EINVAL if
+ * action or handler is missing, the method is unknown or the pattern is
+ * malformed; -EEXIST if the same method and pattern shape exist already. */
 int st_router_add(struct st_router *r, const struct st_route *route, struct st_err **err);
 int st_router_add_all(struct st_router *r, const struct st_route *routes, size_t n,
                       struct st_err **err);
 
-/* Visits every registered route (for the authorization matrix test). */
+/* Visits every registered route in order (for the authorization matrix test). */
 void st_router_foreach(const struct st_router *r,
                        void (*fn)(const struct st_route *route, void *userdata), void *userdata);
 
-/* Request accessors. Path parameters by name; headers case-insensitively;
- * query values URL-decoded (first value, or all values of a repeated key). */
-const char *st_http_param(const struct st_http_request *req, const char *name);
-const char *st_http_header(const struct st_http_request *req, const char *name);
-const char *st_http_query(const struct st_http_request *req, const char *key);
-size_t st_http_query_all(const struct st_http_request *req, const char *key, const char **ret,
-                         size_t max);
+struct st_route_match {
+    const struct st_route *route; /* on success */
+    struct st_http_param params[ST_ROUTE_MAX_PARAMS];
+    size_t n_params;
+    enum st_api_family family; /* the error shape for a failed match */
+    char allow[64];            /* for 405: "GET, HEAD, DELETE" */
+};
 
-/* Response builders. The json reference is stolen. */
-void st_http_resp_json(struct st_http_response *resp, int status, json_t *json);
-void st_http_resp_bytes(struct st_http_response *resp, int status, const char *content_type,
-                        const void *data, size_t len);
-void st_http_resp_header(struct st_http_response *resp, const char *name, const char *value);
+/* Finds the route for method and a split path: 0, -ENOENT (404) or -EBADRQC
+ * (405, allow filled). Param values point into path. */
+int st_router_match(const struct st_router *r, const char *method, const struct st_http_path *path,
+                    struct st_route_match *ret);
 
-/* The one table from negative errno to HTTP status, used for every error. */
-int st_http_status_from_errno(int code);
+void *st_router_app(const struct st_router *r);
+st_router_auth_fn st_router_auth(const struct st_router *r);

@@ -18,7 +18,7 @@ int st_json_parse(const char *buf, size_t len, json_t **ret, struct st_err **err
 
 int st_json_parse_object(const char *buf, size_t len, json_t **ret, struct st_err **err)
 {
-    json_t *v;
+    json_t *v = NULL;
     int r = st_json_parse(buf, len, &v, err);
     if (r < 0)
         return r;
@@ -49,7 +49,7 @@ static int get_field(json_t *obj, const char *key, bool required, json_type type
 int st_json_get_str(json_t *obj, const char *key, bool required, const char **ret,
                     struct st_err **err)
 {
-    json_t *v;
+    json_t *v = NULL;
     int r = get_field(obj, key, required, JSON_STRING, "a string", &v, err);
     if (r == 0)
         *ret = json_string_value(v);
@@ -59,7 +59,7 @@ int st_json_get_str(json_t *obj, const char *key, bool required, const char **re
 int st_json_get_int(json_t *obj, const char *key, bool required, int64_t *ret,
                     struct st_err **err)
 {
-    json_t *v;
+    json_t *v = NULL;
     int r = get_field(obj, key, required, JSON_INTEGER, "an integer", &v, err);
     if (r == 0)
         *ret = json_integer_value(v);
@@ -69,7 +69,7 @@ int st_json_get_int(json_t *obj, const char *key, bool required, int64_t *ret,
 int st_json_get_bool(json_t *obj, const char *key, bool required, bool *ret,
                      struct st_err **err)
 {
-    json_t *v;
+    json_t *v = NULL;
     int r = get_field(obj, key, required, JSON_TRUE, "a boolean", &v, err);
     if (r == 0)
         *ret = json_is_true(v);

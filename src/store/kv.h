@@ -22,7 +22,9 @@
 #define ST_KV_ANY    (-1) /* unconditional */
 #define ST_KV_ABSENT 0    /* the key must not exist (create) */
 
-/* Limits every backend enforces (-EINVAL / -EFBIG beyond them). */
+/* Limits every backend enforces (-EINVAL / -EFBIG beyond them). A key is a
+ * C string of 1..ST_KV_KEY_MAX bytes (any byte but NUL); a value is any
+ * bytes, NUL included. */
 #define ST_KV_KEY_MAX   1024
 #define ST_KV_VALUE_MAX (8 * 1024 * 1024)
 
@@ -108,7 +110,9 @@ int st_kv_watch(struct st_kv *kv, const char *prefix, int64_t after_rev, int tim
 int st_kv_compact(struct st_kv *kv, int64_t rev, struct st_err **err);
 
 /* Wakes every watcher (they return what they have, possibly nothing): used
- * at shutdown so long-polls end promptly. */
+ * at shutdown so long-polls end promptly. It sticks: a watch that starts
+ * afterwards returns at once too, so no long-poll that races with shutdown
+ * can hold it up. */
 void st_kv_wake_all(struct st_kv *kv);
 
 void st_kv_entry_free(struct st_kv_entry *e);

@@ -1,0 +1,517 @@
+/* The dispatcher; see command.h. Help and usage texts follow argparse's
+ * layout (usage line, positional arguments, options, output formatters) and
+ * the unknown-command message follows cliff's, because the openstack CLI is
+ * what users of this one already read. */
+#include "command.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd_system.h"
+#include "http.h"
+#include "lib/cleanup.h"
+#include "version.h"
+
+static int run_help(struct st_cli_ctx *ctx, struct st_err **err);
+
+static const struct st_cli_arg help_args[] = {
+    {"<command>", "name of the command", ST_CLI_ARG_OPTIONAL | ST_CLI_ARG_MULTI},
+    {NULL, NULL, 0},
+};
+
+static const struct st_cli_command builtin_commands[] = {
+    {"help", "print detailed help for another command", NULL, NULL, help_args, 0, run_help},
+    {NULL, NULL, NULL, NULL, NULL, 0, NULL},
+};
+
+/* Every command table; a new resource adds its table here. */
+static const struct st_cli_command *const command_tables[] = {
+    builtin_commands,
+    st_cli_system_commands,
+};
+
+/* ---- output options (cliff's, for show and list commands) ---- */
+
+static const char *const show_formats[] = {"json", "shell", "table", "value", "yaml", NULL};
+static const char *const list_formats[] = {"csv", "json", "table", "value", "yaml", NULL};
+static const char *const quote_modes[] = {"all", "minimal", "none", "nonnumeric", NULL};
+
+#define OPT_COLUMN                                                                                 \
+    {                                                                                              \
+        "column", 'c', ST_CLI_OPT_APPEND, "COLUMN",                                                \
+            "specify the column(s) to include, can be repeated to show multiple columns", NULL,    \
+            false                                                                                  \
+    }
+#define OPT_NOINDENT                                                                               \
+    {                                                                                              \
+        "noindent", 0, ST_CLI_OPT_FLAG, NULL, "whether to disable indenting the JSON", NULL, false \
+    }
+
+static const struct st_cli_option show_output_options[] = {
+    {"format", 'f', ST_CLI_OPT_VALUE, NULL, "the output format, defaults to table", show_formats,
+     false},
+    OPT_COLUMN,
+    OPT_NOINDENT,
+    {"prefix", 0, ST_CLI_OPT_VALUE, "PREFIX", "add a prefix to all variable names", NULL, false},
+    {NULL, 0, 0, NULL, NULL, NULL, false},
+};
+
+static const struct st_cli_option list_output_options[] = {
+    {"format", 'f', ST_CLI_OPT_VALUE, NULL, "the output format, defaults to table", list_formats,
+     false},
+    OPT_COLUMN,
+    {"quote", 0, ST_CLI_OPT_VALUE, NULL, "when to include quotes, defaults to nonnumeric",
+     quote_modes, false},
+    OPT_NOINDENT,
+    {"print-empty", 0, ST_CLI_OPT_FLAG, NULL, "Print empty table if there is no data to show.",
+     NULL, false},
+    {"sort-column", 0, ST_CLI_OPT_APPEND, "SORT_COLUMN",
+     "specify the column(s) to sort the data (columns specified first have a priority, "
+     "non-existing columns are ignored), can be repeated",
+     NULL, false},
+    {"sort-ascending", 0, ST_CLI_OPT_FLAG, NULL, "sort the column(s) in ascending order", NULL,
+     false},
+    {"sort-descending", 0, ST_CLI_OPT_FLAG, NULL, "sort the column(s) in descending order", NULL,
+     false},
+    {NULL, 0, 0, NULL, NULL, NULL, false},
+};
+
+static const struct st_cli_option help_option[] = {
+    {"help", 'h', ST_CLI_OPT_FLAG, NULL, "show this help message and exit", NULL, false},
+    {NULL, 0, 0, NULL, NULL, NULL, false},
+};
+
+static const struct st_cli_option *output_options(const struct st_cli_command *cmd)
+{
+    if (cmd->flags & ST_CLI_CMD_SHOW)
+        return show_output_options;
+    if (cmd->flags & ST_CLI_CMD_LIST)
+        return list_output_options;
+    return NULL;
+}
+
+/* ---- lookup ---- */
+
+static size_t name_words(const char *name, char ***ret)
+{
+    char **w = NULL;
+    size_t n = 0;
+    st_autofree char *copy = st_strdup(name);
+    char *save = NULL;
+    for (char *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+        w = st_xrealloc(w, (n + 1) * sizeof(*w));
+        w[n++] = st_strdup(t);
+    }
+    *ret = w;
+    return n;
+}
+
+static void free_words(char **w, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(w[i]);
+    free(w);
+}
+
+const struct st_cli_command *st_cli_command_lookup(char *const *words, size_t n, size_t *ret_used)
+{
+    const struct st_cli_command *best = NULL;
+    size_t best_n = 0;
+    for (size_t t = 0; t < ST_ARRAY_SIZE(command_tables); t++)
+        for (const struct st_cli_command *c = command_tables[t]; c->name; c++) {
+            char **w;
+            size_t nw = name_words(c->name, &w);
+            bool match = nw <= n && nw > best_n;
+            for (size_t i = 0; match && i < nw; i++)
+                match = strcmp(w[i], words[i]) == 0;
+            if (match) {
+                best = c;
+                best_n = nw;
+            }
+            free_words(w, nw);
+        }
+    if (ret_used)
+        *ret_used = best_n;
+    return best;
+}
+
+/* Damerau-free Levenshtein distance, for "did you mean" on typos. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    st_autofree size_t *row = st_new0(size_t, lb + 1);
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* The commands a mistyped first word may have meant: same resource, a
+ * prefix of it, or a small typo away. */
+static size_t print_suggestions(FILE *f, const char *word)
+{
+    size_t n = 0;
+    for (size_t t = 0; t < ST_ARRAY_SIZE(command_tables); t++)
+        for (const struct st_cli_command *c = command_tables[t]; c->name; c++) {
+            size_t first_len = strcspn(c->name, " ");
+            st_autofree char *first = st_strndup(c->name, first_len);
+            bool close = strcmp(first, word) == 0 || strncmp(first, word, strlen(word)) == 0 ||
+                         (strlen(word) > 2 && edit_distance(first, word) <= 2);
+            if (!close)
+                continue;
+            if (n++ == 0)
+                fputs("Did you mean one of these?\n", f);
+            fprintf(f, "  %s\n", c->name);
+        }
+    return n;
+}
+
+/* ---- help ---- */
+
+static void help_line(FILE *f, const char *invocation, const char *help, size_t column)
+{
+    /* argparse: the help starts at `column`, or on the next line */
+    if (strlen(invocation) + 4 <= column)
+        fprintf(f, "  %-*s  %s\n", (int)(column - 4), invocation, help ? help : "");
+    else
+        fprintf(f, "  %s\n%*s%s\n", invocation, (int)column, "", help ? help : "");
+}
+
+static size_t help_column(const struct st_cli_option *const *tables, size_t n_tables,
+                          const struct st_cli_arg *args)
+{
+    size_t max = 0;
+    for (size_t t = 0; t < n_tables; t++)
+        for (const struct st_cli_option *o = tables[t]; o && o->name; o++) {
+            st_autofree char *s = st_cli_option_synopsis(o, false);
+            if (strlen(s) > max)
+                max = strlen(s);
+        }
+    for (const struct st_cli_arg *a = args; a && a->metavar; a++)
+        if (strlen(a->metavar) > max)
+            max = strlen(a->metavar);
+    return max + 4 < 24 ? max + 4 : 24;
+}
+
+static void print_global_usage(FILE *f)
+{
+    fputs("usage: stratos [--version] [-h] [--debug] [--os-endpoint <url>] [--os-token "
+          "<auth-token>] [...]\n               <command> [<args>]\n",
+          f);
+}
+
+static void print_global_help(FILE *f)
+{
+    const struct st_cli_option *const tables[] = {st_cli_global_options};
+    size_t col = help_column(tables, 1, NULL);
+    print_global_usage(f);
+    fputs("\nCommand-line interface to stratos, the cloud operating system.\n\noptions:\n", f);
+    for (const struct st_cli_option *o = st_cli_global_options; o->name; o++) {
+        st_autofree char *s = st_cli_option_synopsis(o, false);
+        help_line(f, s, o->help, col);
+    }
+    fputs("\nCommands:\n", f);
+    size_t width = 0;
+    for (size_t t = 0; t < ST_ARRAY_SIZE(command_tables); t++)
+        for (const struct st_cli_command *c = command_tables[t]; c->name; c++)
+            if (strlen(c->name) > width)
+                width = strlen(c->name);
+    /* sorted by name, as cliff lists them */
+    const struct st_cli_command **all = NULL;
+    size_t n = 0;
+    for (size_t t = 0; t < ST_ARRAY_SIZE(command_tables); t++)
+        for (const struct st_cli_command *c = command_tables[t]; c->name; c++) {
+            all = st_xrealloc(all, (n + 1) * sizeof(*all));
+            all[n++] = c;
+        }
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && strcmp(all[j - 1]->name, all[j]->name) > 0; j--) {
+            const struct st_cli_command *tmp = all[j];
+            all[j] = all[j - 1];
+            all[j - 1] = tmp;
+        }
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "  %-*s  %s\n", (int)width, all[i]->name, all[i]->summary);
+    free(all);
+}
+
+static void print_usage(FILE *f, const struct st_cli_command *cmd)
+{
+    fprintf(f, "usage: stratos %s [-h]", cmd->name);
+    const struct st_cli_option *const tables[] = {output_options(cmd), cmd->options};
+    for (size_t t = 0; t < ST_ARRAY_SIZE(tables); t++)
+        for (const struct st_cli_option *o = tables[t]; o && o->name; o++) {
+            st_autofree char *s = st_cli_option_synopsis(o, true);
+            fprintf(f, o->required ? " %s" : " [%s]", s);
+        }
+    for (const struct st_cli_arg *a = cmd->args; a && a->metavar; a++) {
+        if (a->flags & ST_CLI_ARG_MULTI)
+            fprintf(f, (a->flags & ST_CLI_ARG_OPTIONAL) ? " [%s ...]" : " %s [%s ...]", a->metavar,
+                    a->metavar);
+        else
+            fprintf(f, (a->flags & ST_CLI_ARG_OPTIONAL) ? " [%s]" : " %s", a->metavar);
+    }
+    fputc('\n', f);
+}
+
+static void print_command_help(FILE *f, const struct st_cli_command *cmd)
+{
+    const struct st_cli_option *out_opts = output_options(cmd);
+    const struct st_cli_option *const tables[] = {help_option, cmd->options, out_opts};
+    size_t col = help_column(tables, ST_ARRAY_SIZE(tables), cmd->args);
+    print_usage(f, cmd);
+    fprintf(f, "\n%s\n", cmd->description ? cmd->description : cmd->summary);
+    if (cmd->args && cmd->args->metavar) {
+        fputs("\npositional arguments:\n", f);
+        for (const struct st_cli_arg *a = cmd->args; a->metavar; a++)
+            help_line(f, a->metavar, a->help, col);
+    }
+    fputs("\noptions:\n", f);
+    for (size_t t = 0; t < 2; t++)
+        for (const struct st_cli_option *o = tables[t]; o && o->name; o++) {
+            st_autofree char *s = st_cli_option_synopsis(o, false);
+            help_line(f, s, o->help, col);
+        }
+    if (out_opts) {
+        fputs("\noutput formatters:\n  output formatter options\n\n", f);
+        for (const struct st_cli_option *o = out_opts; o->name; o++) {
+            st_autofree char *s = st_cli_option_synopsis(o, false);
+            help_line(f, s, o->help, col);
+        }
+    }
+}
+
+static void print_unknown(FILE *f, char *const *words, size_t n)
+{
+    fputs("stratos: '", f);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%s%s", i ? " " : "", words[i]);
+    fputs("' is not a stratos command. See 'stratos --help'.\n", f);
+    if (n > 0)
+        print_suggestions(f, words[0]);
+}
+
+static int run_help(struct st_cli_ctx *ctx, struct st_err **err)
+{
+    (void)err;
+    char **words = ctx->args.pos;
+    size_t n = ctx->args.n_pos, used = 0;
+    if (n == 0) {
+        print_global_help(ctx->out);
+        return 0;
+    }
+    const struct st_cli_command *cmd = st_cli_command_lookup(words, n, &used);
+    if (cmd && used == n) {
+        print_command_help(ctx->out, cmd);
+        return 0;
+    }
+    /* "stratos help server": the commands of that resource */
+    st_autofree char *prefix = NULL;
+    {
+        char *buf = NULL;
+        size_t len;
+        FILE *f = open_memstream(&buf, &len);
+        if (!f)
+            abort();
+        for (size_t i = 0; i < n; i++)
+            fprintf(f, "%s%s", i ? " " : "", words[i]);
+        fclose(f);
+        prefix = buf;
+    }
+    size_t plen = strlen(prefix), matches = 0;
+    for (size_t t = 0; t < ST_ARRAY_SIZE(command_tables); t++)
+        for (const struct st_cli_command *c = command_tables[t]; c->name; c++)
+            if (strncmp(c->name, prefix, plen) == 0 && c->name[plen] == ' ') {
+                if (matches++ == 0)
+                    fprintf(ctx->out, "Command \"%s\" matches:\n", prefix);
+                fprintf(ctx->out, "  %s\n", c->name);
+            }
+    if (matches > 0)
+        return 0;
+    print_unknown(ctx->err, words, n);
+    return 2;
+}
+
+/* ---- the context ---- */
+
+int st_cli_ctx_endpoint(struct st_cli_ctx *ctx, const char **ret, struct st_err **err)
+{
+    if (!ctx->endpoint) {
+        int r = st_cli_config_endpoint(ctx->cfg, &ctx->endpoint, err);
+        if (r < 0)
+            return r;
+    }
+    *ret = ctx->endpoint;
+    return 0;
+}
+
+int st_cli_ctx_http(struct st_cli_ctx *ctx, struct st_cli_http **ret, struct st_err **err)
+{
+    if (!ctx->http) {
+        const char *endpoint;
+        int r = st_cli_ctx_endpoint(ctx, &endpoint, err);
+        if (r < 0)
+            return r;
+        struct st_cli_http_opts opts = {
+            .base_url = endpoint,
+            .cacert = ctx->cfg->cacert,
+            .insecure = ctx->cfg->insecure,
+            .timeout_s = ctx->cfg->timeout_s,
+            .debug = ctx->cfg->debug ? ctx->err : NULL,
+        };
+        struct st_cli_http *h;
+        r = st_cli_http_new(&opts, &h, err);
+        if (r < 0)
+            return r;
+        if (ctx->cmd->flags & ST_CLI_CMD_AUTH) {
+            r = st_cli_config_authenticate(ctx->cfg, h, err);
+            if (r < 0) {
+                st_cli_http_free(h);
+                return r;
+            }
+        }
+        ctx->http = h;
+    }
+    *ret = ctx->http;
+    return 0;
+}
+
+int st_cli_ctx_show(struct st_cli_ctx *ctx, const json_t *obj, struct st_err **err)
+{
+    return st_cli_output_show(ctx->out, &ctx->output, obj, err);
+}
+
+int st_cli_ctx_list(struct st_cli_ctx *ctx, const struct st_cli_column *cols, size_t n_cols,
+                    const json_t *rows, struct st_err **err)
+{
+    return st_cli_output_list(ctx->out, &ctx->output, cols, n_cols, rows, err);
+}
+
+static void output_from_args(struct st_cli_output_opts *o, const struct st_cli_args *a)
+{
+    *o = (struct st_cli_output_opts){0};
+    const char *fmt = st_cli_args_get(a, "format");
+    if (fmt)
+        st_cli_output_format_parse(fmt, &o->format); /* choices were checked */
+    const char *quote = st_cli_args_get(a, "quote");
+    if (quote)
+        st_cli_output_quote_parse(quote, &o->quote);
+    char *const *v;
+    o->n_columns = st_cli_args_all(a, "column", &v);
+    o->columns = (const char *const *)v;
+    o->n_sort_columns = st_cli_args_all(a, "sort-column", &v);
+    o->sort_columns = (const char *const *)v;
+    o->sort_descending = st_cli_args_flag(a, "sort-descending");
+    o->noindent = st_cli_args_flag(a, "noindent");
+    o->print_empty = st_cli_args_flag(a, "print-empty");
+    o->prefix = st_cli_args_get(a, "prefix");
+}
+
+/* ---- main ---- */
+
+static bool is_option_token(const char *s)
+{
+    return s[0] == '-' && s[1] != '\0';
+}
+
+static int usage_error(FILE *f, const struct st_cli_command *cmd, const struct st_err *e)
+{
+    if (cmd) {
+        print_usage(f, cmd);
+        fprintf(f, "stratos %s: error: %s\n", cmd->name, st_err_msg(e));
+    } else {
+        print_global_usage(f);
+        fprintf(f, "stratos: error: %s\n", st_err_msg(e));
+    }
+    return 2;
+}
+
+int st_cli_run(int argc, char **argv, FILE *out, FILE *errf)
+{
+    struct st_cli_config cfg;
+    struct st_cli_args global = {0};
+    st_autoptr(st_err) err = NULL;
+    int rc;
+
+    int r = st_cli_config_load(&cfg, argc > 0 ? argc - 1 : 0, argv + (argc > 0), &global, &err);
+    if (r < 0) {
+        rc = usage_error(errf, NULL, err);
+        goto out_cfg;
+    }
+    if (cfg.version) {
+        fprintf(out, "stratos %s\n", ST_VERSION);
+        rc = 0;
+        goto out_cfg;
+    }
+    if (global.n_rest == 0) {
+        print_global_help(out);
+        rc = 0;
+        goto out_cfg;
+    }
+    size_t n_words = 0;
+    while (n_words < global.n_rest && !is_option_token(global.rest[n_words]))
+        n_words++;
+    if (n_words == 0) {
+        st_err_set(&err, -EINVAL, "unrecognized arguments: %s", global.rest[0]);
+        rc = usage_error(errf, NULL, err);
+        goto out_cfg;
+    }
+    size_t used;
+    const struct st_cli_command *cmd = st_cli_command_lookup(global.rest, n_words, &used);
+    if (!cmd) {
+        print_unknown(errf, global.rest, n_words);
+        rc = 2;
+        goto out_cfg;
+    }
+
+    struct st_cli_ctx ctx = {.cmd = cmd, .cfg = &cfg, .out = out, .err = errf};
+    const struct st_cli_option *const tables[] = {cmd->options, output_options(cmd)};
+    r = st_cli_args_parse(tables, ST_ARRAY_SIZE(tables), (int)(global.n_rest - used),
+                          global.rest + used, false, &ctx.args, &err);
+    if (r < 0) {
+        rc = cfg.help ? (print_command_help(out, cmd), 0) : usage_error(errf, cmd, err);
+        goto out_cfg;
+    }
+    if (cfg.help) {
+        print_command_help(out, cmd);
+        rc = 0;
+        goto out_ctx;
+    }
+    r = st_cli_args_check(&ctx.args, tables, ST_ARRAY_SIZE(tables), cmd->args, &err);
+    if (r < 0) {
+        rc = usage_error(errf, cmd, err);
+        goto out_ctx;
+    }
+    output_from_args(&ctx.output, &ctx.args);
+
+    rc = cmd->run(&ctx, &err);
+    if (rc < 0) {
+        fprintf(errf, "stratos: %s\n", st_err_msg(err));
+        rc = 1;
+    }
+
+out_ctx:
+    st_cli_http_free(ctx.http);
+    free(ctx.endpoint);
+    st_cli_args_clear(&ctx.args);
+out_cfg:
+    st_cli_args_clear(&global);
+    st_cli_config_clear(&cfg);
+    fflush(out);
+    fflush(errf);
+    return rc;
+}

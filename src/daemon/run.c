@@ -1,0 +1,101 @@
+/* `stratosd run`; see run.h. Signals are blocked in every thread and taken
+ * with sigwait in the main thread, so no handler ever runs inside a worker. */
+#include "run.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+
+#include "api/router.h"
+#include "api/server.h"
+#include "api/system.h"
+#include "daemon/init.h"
+#include "lib/cleanup.h"
+#include "lib/log.h"
+#include "lib/times.h"
+#include "store/kv.h"
+#include "version.h"
+
+#define ST_DAEMON_SHUTDOWN_GRACE_MS 10000
+
+/* /healthz's store check: a real read through the store. */
+static int check_store(void *userdata, struct st_err **err)
+{
+    struct st_kv *kv = userdata;
+    st_autoptr(st_kv_entry) e = NULL;
+    int r = st_kv_get(kv, ST_DAEMON_CLUSTER_KEY, &e, err);
+    return r == -ENOENT ? st_err_set(err, -EIO, "cluster record missing") : r;
+}
+
+static int wait_for_signal(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    for (;;) {
+        int sig;
+        if (sigwait(&set, &sig) == 0)
+            return sig;
+    }
+}
+
+int st_daemon_run(const struct st_daemon_config *cfg, struct st_err **err)
+{
+    int64_t t0 = st_time_mono_ns();
+    if (!st_daemon_is_initialized(cfg))
+        return st_err_set(err, -ENOENT,
+                          "data dir %s is not initialised: run 'stratosd init --data-dir %s'",
+                          cfg->data_dir, cfg->data_dir);
+
+    /* Block before any thread starts so every thread inherits the mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    st_autofree char *store_path = st_daemon_store_path(cfg);
+    st_autoptr(st_kv) kv = NULL;
+    int r = st_kv_open(store_path, NULL, &kv, err);
+    if (r < 0)
+        return st_err_prefix(err, r, "opening store");
+
+    st_autoptr(st_router) router = st_router_new(kv);
+    struct st_api_system sys = {
+        .store_check = check_store,
+        .userdata = kv,
+        .role = st_daemon_role_name(cfg->role),
+    };
+    r = st_api_system_register(router, &sys, err);
+    if (r < 0)
+        return r;
+
+    struct st_api_server_config scfg = {
+        .listen = cfg->listen,
+        .threads = cfg->threads,
+        .body_limit = cfg->body_limit,
+        .tls_cert = cfg->tls_cert,
+        .tls_key = cfg->tls_key,
+        .access_log = cfg->access_log,
+    };
+    struct st_api_server *srv = NULL;
+    r = st_api_server_start(&scfg, router, &srv, err);
+    if (r < 0)
+        return st_err_prefix(err, r, "starting API server on %s", cfg->listen);
+
+    st_log_info("stratosd_ready",
+                "version=%s role=%s listen=%s port=%u public_url=%s data_dir=%s startup_ms=%.1f",
+                ST_VERSION, st_daemon_role_name(cfg->role), cfg->listen,
+                st_api_server_port(srv), cfg->public_url, cfg->data_dir,
+                (st_time_mono_ns() - t0) / 1e6);
+
+    int sig = wait_for_signal();
+    st_log_info("stratosd_stopping", "signal=%s", strsignal(sig));
+    st_kv_wake_all(kv);
+    st_api_server_stop(srv, ST_DAEMON_SHUTDOWN_GRACE_MS);
+    st_log_info("stratosd_stopped", "%s", "clean=true");
+    return 0;
+}
