@@ -27,7 +27,6 @@ struct st_identity {
 
     /* A hash of a password nobody knows, verified when the user is unknown
      * so that a failed login costs the same whether the user exists. */
-    pthread_mutex_t dummy_lock;
     char *dummy_hash;
 
     int64_t (*now_ms)(void *data);
@@ -87,7 +86,7 @@ void st_token_cache_clear(struct token_cache *c);
 /* Defines in the policy the rules of a role record that has them. */
 int st_identity_role_load_rules(struct st_identity *id, json_t *role, struct st_err **err);
 
-/* The password hash of nobody, computed once. */
+/* The password hash of nobody, made by st_identity_new. */
 const char *st_identity_dummy_hash(struct st_identity *id);
 
 /* base64url without padding of n bytes into out (4 * ceil(n / 3) + 1 bytes

@@ -134,21 +134,19 @@ int st_identity_list_filtered(struct st_identity *id, const char *kind, const ch
     return 0;
 }
 
+/* A hash of a random password nobody learns, at the configured cost. */
+static int make_dummy_hash(struct st_identity *id, struct st_err **err)
+{
+    uint8_t pw[24];
+    char text[40];
+    st_random_bytes(pw, sizeof(pw));
+    st_identity_b64url(pw, sizeof(pw), text);
+    return st_password_hash(text, &id->cfg.cost, &id->dummy_hash, err);
+}
+
 const char *st_identity_dummy_hash(struct st_identity *id)
 {
-    pthread_mutex_lock(&id->dummy_lock);
-    if (!id->dummy_hash) {
-        uint8_t pw[24];
-        char text[40];
-        st_random_bytes(pw, sizeof(pw));
-        st_identity_b64url(pw, sizeof(pw), text);
-        /* Only fails for an unusable cost, which st_identity_new rejects. */
-        if (st_password_hash(text, &id->cfg.cost, &id->dummy_hash, NULL) < 0)
-            abort();
-    }
-    const char *h = id->dummy_hash;
-    pthread_mutex_unlock(&id->dummy_lock);
-    return h;
+    return id->dummy_hash;
 }
 
 /* The Default domain: always there, so that projects and users can be
@@ -222,14 +220,14 @@ int st_identity_new(struct st_kv *kv, const struct st_identity_config *cfg,
     id->peer_failures = st_ratelimit_new(RATELIMIT_SLOTS, c.max_failures_per_peer,
                                          (int64_t)c.failure_window_s * 1000);
     pthread_mutex_init(&id->cascade_lock, NULL);
-    pthread_mutex_init(&id->dummy_lock, NULL);
     id->now_ms = wall_clock;
 
     /* Made now rather than at the first unknown user, whose login would
-     * otherwise take twice as long as the others. */
-    st_identity_dummy_hash(id);
-
-    int r = ensure_default_domain(id, err);
+     * otherwise take twice as long as the others; this also proves the
+     * cost usable. */
+    int r = make_dummy_hash(id, err);
+    if (r == 0)
+        r = ensure_default_domain(id, err);
     if (r == 0)
         r = load_custom_roles(id, err);
     if (r < 0) {
@@ -249,7 +247,6 @@ void st_identity_free(struct st_identity *id)
     st_ratelimit_free(id->user_failures);
     st_ratelimit_free(id->peer_failures);
     pthread_mutex_destroy(&id->cascade_lock);
-    pthread_mutex_destroy(&id->dummy_lock);
     free(id->dummy_hash);
     free(id);
 }

@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "identity/records.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/uuid.h"
@@ -329,6 +330,22 @@ static int sweep_one(struct st_identity *id, const char *user_id, const char *ha
     return 0;
 }
 
+/* After writing a token: its index is still there (no revocation removed
+ * it) and the user is as authenticated: present, enabled, same password. */
+static bool still_valid(struct st_identity *id, const char *ikey, json_t *user)
+{
+    st_autoptr(st_kv_entry) index = NULL;
+    if (st_kv_get(id->kv, ikey, &index, NULL) < 0)
+        return false;
+    st_autoptr(json_t) now = NULL;
+    if (st_idrec_get(id->kv, "users", json_string_value(json_object_get(user, "id")), &now, NULL,
+                     NULL) < 0)
+        return false;
+    json_t *hash = json_object_get(now, "password_hash");
+    return json_is_true(json_object_get(now, "enabled")) &&
+           json_equal(hash, json_object_get(user, "password_hash"));
+}
+
 int st_identity_token_issue(struct st_identity *id, json_t *user, json_t *project, json_t *roles,
                             char **ret_secret, struct st_token **ret, struct st_err **err)
 {
@@ -358,9 +375,11 @@ int st_identity_token_issue(struct st_identity *id, json_t *user, json_t *projec
                       "name", json_string_value(json_object_get(project, "name")), "domain_id",
                       json_string_value(json_object_get(project, "domain_id"))));
 
-    /* The index first: a revocation of the user that lists it then finds
-     * the token, or (if it ran before) removed the index, which the check
-     * below notices. */
+    /* The index first. A revocation of the user (which follows the change
+     * of their record that caused it) then either lists the index and
+     * deletes the token, which the index check below notices, or listed
+     * before the index was written, and then the user record read after
+     * shows the change. */
     st_autofree char *ikey = user_token_key(user_id, hash);
     st_autofree char *key = token_key(hash);
     st_autofree char *expiry = st_sprintf("%lld", (long long)expires);
@@ -373,11 +392,9 @@ int st_identity_token_issue(struct st_identity *id, json_t *user, json_t *projec
         delete_token(id, user_id, hash, NULL);
         return st_err_prefix(err, r, "issuing a token");
     }
-    st_autoptr(st_kv_entry) still = NULL;
-    r = st_kv_get(id->kv, ikey, &still, NULL);
-    if (r < 0) {
+    if (!still_valid(id, ikey, user)) {
         delete_token(id, user_id, hash, NULL);
-        return st_err_set(err, -EACCES, "%s", auth_failed); /* revoked while issuing */
+        return st_err_set(err, -EACCES, "%s", auth_failed);
     }
 
     st_autoptr(st_token) t = NULL;

@@ -312,6 +312,20 @@ static void test_password_default_cost(void **state)
     assert_code(st_password_verify(h, "correct horse!", &err), -EACCES);
 }
 
+static void test_new_rejects_bad_config(void **state)
+{
+    (void)state;
+    st_autoptr(st_err) err = NULL;
+    struct st_identity *id = NULL;
+    struct st_identity_config bad_cost = {.cost = {1, 4, 1}};
+    assert_code(st_identity_new(NULL, &bad_cost, &id, &err), -EINVAL);
+    assert_non_null(strstr(err->msg, "invalid argon2id cost"));
+    st_err_clear(&err);
+    struct st_identity_config bad_ttl = {.token_ttl_s = -1};
+    assert_code(st_identity_new(NULL, &bad_ttl, &id, &err), -EINVAL);
+    assert_null(id);
+}
+
 /* ---- bootstrap ---- */
 
 static void test_bootstrap(void **state)
@@ -1067,6 +1081,7 @@ int main(void)
         cmocka_unit_test(test_password_cheap),
         cmocka_unit_test(test_password_default_cost),
         cmocka_unit_test(test_ratelimit_table),
+        cmocka_unit_test(test_new_rejects_bad_config),
         cmocka_unit_test_setup_teardown(test_bootstrap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_project_crud, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_crud, setup, teardown),
