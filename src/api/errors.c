@@ -16,14 +16,14 @@ static const struct {
     int code;
     int status;
 } errno_table[] = {
-    {EINVAL, 400},       {EBADMSG, 400},      {EILSEQ, 400},       {EDOM, 400},
-    {ERANGE, 400},       {ENAMETOOLONG, 400}, {EACCES, 401},       {EKEYEXPIRED, 401},
-    {ENOKEY, 401},       {EPERM, 403},        {EDQUOT, 403},       {ENOENT, 404},
-    {ESRCH, 404},        {ENXIO, 404},        {EBADRQC, 405},      {EEXIST, 409},
-    {ECANCELED, 409},    {ENOTEMPTY, 409},    {EBUSY, 409},        {EALREADY, 409},
-    {EFBIG, 413},        {E2BIG, 413},        {EMSGSIZE, 413},     {EMEDIUMTYPE, 415},
-    {EUSERS, 429},       {EOPNOTSUPP, 501},   {ENOSYS, 501},       {EAGAIN, 503},
-    {ESHUTDOWN, 503},    {ECONNREFUSED, 503}, {EHOSTUNREACH, 503}, {ETIMEDOUT, 504},
+    {EINVAL, 400},    {EBADMSG, 400},      {EILSEQ, 400},       {EDOM, 400},
+    {ERANGE, 400},    {ENAMETOOLONG, 400}, {EACCES, 401},       {EKEYEXPIRED, 401},
+    {ENOKEY, 401},    {EPERM, 403},        {EDQUOT, 403},       {ENOENT, 404},
+    {ESRCH, 404},     {ENXIO, 404},        {EBADRQC, 405},      {EEXIST, 409},
+    {ECANCELED, 409}, {ENOTEMPTY, 409},    {EBUSY, 409},        {EALREADY, 409},
+    {EFBIG, 413},     {E2BIG, 413},        {EMSGSIZE, 413},     {EMEDIUMTYPE, 415},
+    {EUSERS, 429},    {EOPNOTSUPP, 501},   {ENOSYS, 501},       {EAGAIN, 503},
+    {ESHUTDOWN, 503}, {ECONNREFUSED, 503}, {EHOSTUNREACH, 503}, {ETIMEDOUT, 504},
     {ENOSPC, 507},
 };
 
@@ -198,8 +198,7 @@ void st_api_error_render(struct st_http_response *resp, enum st_api_family famil
     }
     json_t *body = pack_json(family, status, type, message);
     if (!body) /* json_pack fails only on invalid UTF-8 (a name echoed from the request) */
-        body = pack_json(family, status, st_api_error_type(family, status),
-                         st_http_reason(status));
+        body = pack_json(family, status, st_api_error_type(family, status), st_http_reason(status));
     if (!body)
         abort();
     st_http_resp_json(resp, status, body);

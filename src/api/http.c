@@ -260,8 +260,8 @@ void st_http_resp_header(struct st_http_response *resp, const char *name, const 
     resp->n_headers++;
 }
 
-int st_http_resp_error(const struct st_http_request *req, struct st_http_response *resp,
-                       int status, const char *type, const char *fmt, ...)
+int st_http_resp_error(const struct st_http_request *req, struct st_http_response *resp, int status,
+                       const char *type, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

@@ -33,7 +33,7 @@ struct st_http_kv {
  * connection, the query is parsed on first use. A request built by hand (in a
  * test) may point conn at one of these with mhd NULL and its own headers. */
 struct st_http_exchange {
-    void *mhd;                       /* struct MHD_Connection *, or NULL */
+    void *mhd;                        /* struct MHD_Connection *, or NULL */
     const struct st_http_kv *headers; /* used when mhd is NULL */
     size_t n_headers;
     const char *raw_query; /* after '?', still encoded; NULL or "" when none */
@@ -67,13 +67,13 @@ struct st_http_header {
 
 /* Handlers get it zeroed with fd = -1; the builders below fill it. */
 struct st_http_response {
-    int status;         /* 0 = 200 with a body, 204 without */
-    json_t *json;       /* rendered compact, Content-Type: application/json */
-    char *body;         /* or raw bytes with content_type */
+    int status;   /* 0 = 200 with a body, 204 without */
+    json_t *json; /* rendered compact, Content-Type: application/json */
+    char *body;   /* or raw bytes with content_type */
     size_t body_len;
     bool body_borrowed; /* body outlives the response (built once); not freed */
     char *content_type;
-    int fd;             /* or a file to send (fd >= 0, closed by the server), file_size bytes */
+    int fd; /* or a file to send (fd >= 0, closed by the server), file_size bytes */
     uint64_t file_size;
     struct st_http_header headers[ST_HTTP_MAX_RESP_HEADERS];
     size_t n_headers;

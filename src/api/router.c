@@ -41,6 +41,7 @@ struct owned {
 struct st_router {
     void *app;
     st_router_auth_fn auth;
+    void (*auth_free)(void *auth);
     enum st_api_family family;
     struct entry **entries; /* registration order */
     size_t n_entries;
@@ -90,6 +91,17 @@ void st_router_free(struct st_router *r)
 void st_router_set_auth(struct st_router *r, st_router_auth_fn fn)
 {
     r->auth = fn;
+}
+
+void st_router_set_auth_free(struct st_router *r, void (*free_fn)(void *auth))
+{
+    r->auth_free = free_fn;
+}
+
+void st_router_auth_release(const struct st_router *r, void *auth)
+{
+    if (auth && r->auth_free)
+        r->auth_free(auth);
 }
 
 void st_router_set_family(struct st_router *r, enum st_api_family family)
@@ -150,13 +162,13 @@ static int parse_pattern(struct entry *e, const char *pattern, struct st_err **e
             return st_err_set(err, -EINVAL, "route pattern '%s': '{x+}' must be the last segment",
                               pattern);
         if (e->n_segs == ST_ROUTE_MAX_SEGMENTS)
-            return st_err_set(err, -EINVAL, "route pattern '%s' has more than %d segments",
-                              pattern, ST_ROUTE_MAX_SEGMENTS);
+            return st_err_set(err, -EINVAL, "route pattern '%s' has more than %d segments", pattern,
+                              ST_ROUTE_MAX_SEGMENTS);
         struct segment *s = &e->segs[e->n_segs];
         if (p[0] == '{') {
             if (p[len - 1] != '}' || len < 3)
-                return st_err_set(err, -EINVAL, "route pattern '%s': bad parameter '%.*s'",
-                                  pattern, (int)len, p);
+                return st_err_set(err, -EINVAL, "route pattern '%s': bad parameter '%.*s'", pattern,
+                                  (int)len, p);
             size_t nlen = len - 2;
             if (p[len - 2] == '+') {
                 s->rest = e->rest = true;
@@ -228,8 +240,8 @@ int st_router_add(struct st_router *r, const struct st_route *route, struct st_e
         return st_err_set(err, -EINVAL, "route %s: unknown method '%s'", what,
                           route->method ? route->method : "(null)");
     if ((route->flags & ST_ROUTE_STREAM) && !route->on_body_chunk)
-        return st_err_set(err, -EINVAL, "streaming route %s %s has no on_body_chunk",
-                          route->method, what);
+        return st_err_set(err, -EINVAL, "streaming route %s %s has no on_body_chunk", route->method,
+                          what);
     if (!(route->flags & ST_ROUTE_STREAM) && route->on_body_chunk)
         return st_err_set(err, -EINVAL, "route %s %s has on_body_chunk but no ST_ROUTE_STREAM",
                           route->method, what);
@@ -321,8 +333,7 @@ static size_t shared_prefix(const struct entry *e, const struct st_http_path *pa
     size_t i = 0;
     for (; i < e->n_segs && i < path->n_seg; i++) {
         const struct segment *s = &e->segs[i];
-        if (s->param || strncmp(path->seg[i], s->text, s->len) != 0 ||
-            path->seg[i][s->len] != '\0')
+        if (s->param || strncmp(path->seg[i], s->text, s->len) != 0 || path->seg[i][s->len] != '\0')
             break;
     }
     return i;
@@ -343,12 +354,14 @@ static enum st_api_family guess_family(const struct st_router *r, const struct s
 }
 
 struct scan {
-    const struct entry *best;      /* best match for the method */
-    const struct entry *any;       /* best match for any method */
-    unsigned allowed;              /* methods of every matching pattern */
+    const struct entry *best; /* best match for the method */
+    const struct entry *any;  /* best match for any method */
+    unsigned allowed;         /* methods of every matching pattern */
 };
 
-static void scan_list(struct entry *const *list, size_t n, unsigned want,
+/* want: the methods that can answer (HEAD: HEAD or GET); exact: the one
+ * that wins a tie (an explicit HEAD route over the GET one). */
+static void scan_list(struct entry *const *list, size_t n, unsigned want, unsigned exact,
                       const struct st_http_path *path, struct scan *s)
 {
     for (size_t i = 0; i < n; i++) {
@@ -358,7 +371,10 @@ static void scan_list(struct entry *const *list, size_t n, unsigned want,
         s->allowed |= e->method_bit;
         if (!s->any || e->rank > s->any->rank)
             s->any = e;
-        if ((e->method_bit & want) && (!s->best || e->rank > s->best->rank))
+        if (!(e->method_bit & want))
+            continue;
+        if (!s->best || e->rank > s->best->rank ||
+            (e->rank == s->best->rank && e->method_bit == exact && s->best->method_bit != exact))
             s->best = e;
     }
 }
@@ -376,20 +392,8 @@ int st_router_match(const struct st_router *r, const char *method, const struct 
     unsigned want = bit == METHOD_HEAD ? (METHOD_HEAD | METHOD_GET) : bit;
     struct scan s = {0};
     if (path->n_seg <= ST_ROUTE_MAX_SEGMENTS)
-        scan_list(r->by_len[path->n_seg], r->n_by_len[path->n_seg], want, path, &s);
-    scan_list(r->rest, r->n_rest, want, path, &s);
-
-    if (s.best && bit == METHOD_HEAD && s.best->method_bit == METHOD_GET) {
-        /* prefer an explicit HEAD route of the same rank */
-        for (size_t pass = 0; pass < 2; pass++) {
-            struct entry *const *list = pass ? r->rest : r->by_len[path->n_seg];
-            size_t n = pass ? r->n_rest : r->n_by_len[path->n_seg];
-            for (size_t i = 0; i < n; i++)
-                if (list[i]->method_bit == METHOD_HEAD && list[i]->rank == s.best->rank &&
-                    entry_matches(list[i], path))
-                    s.best = list[i];
-        }
-    }
+        scan_list(r->by_len[path->n_seg], r->n_by_len[path->n_seg], want, bit, path, &s);
+    scan_list(r->rest, r->n_rest, want, bit, path, &s);
     if (s.best) {
         ret->route = &s.best->route;
         ret->family = s.best->route.family;

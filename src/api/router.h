@@ -56,11 +56,15 @@ struct st_router;
  * answer 401: an unconfigured server is closed, not open. */
 typedef int (*st_router_auth_fn)(struct st_http_request *req, struct st_err **err);
 
+/* Routes are added before the server starts; a router is read-only (and so
+ * shared without locks by the server's threads) while it serves. */
 struct st_router *st_router_new(void *app);
 void st_router_free(struct st_router *r);
 ST_DEFINE_AUTOPTR(st_router, st_router_free)
 
 void st_router_set_auth(struct st_router *r, st_router_auth_fn fn);
+/* Frees what the hook left in req->auth, when the request ends. */
+void st_router_set_auth_free(struct st_router *r, void (*free_fn)(void *auth));
 
 /* The family of a 404 or 405 for a path no route claims: by default the
  * family of the route sharing the longest literal prefix with the path
@@ -96,5 +100,7 @@ struct st_route_match {
 int st_router_match(const struct st_router *r, const char *method, const struct st_http_path *path,
                     struct st_route_match *ret);
 
+/* What the server needs of the router besides matching. */
 void *st_router_app(const struct st_router *r);
 st_router_auth_fn st_router_auth(const struct st_router *r);
+void st_router_auth_release(const struct st_router *r, void *auth);

@@ -5,9 +5,11 @@
  *    of the raw URI and room to decode its path; the request id is made here.
  *  - on_request, first call (headers in, no body byte read yet): the route is
  *    looked up, the body limit checked against Content-Length, the auth hook
- *    and a streaming route's opening call run. Any refusal (404, 405, 413,
- *    401...) is answered now, which MHD allows only at this point: the client
- *    is told before it sends a body (and MHD closes the connection after).
+ *    and a streaming route's opening call run. A refusal (404, 405, 413,
+ *    401...) of a request with a body is answered now, which MHD allows only
+ *    at this point: the client is told before it sends the body (and MHD
+ *    closes the connection after); without a body it waits for the last call,
+ *    so the connection is kept.
  *  - on_request with data: the body is buffered up to the limit, or handed to
  *    a streaming route. MHD cannot answer in the middle of a body, so a body
  *    found too big only now (chunked) is drained without being kept, and the
@@ -16,8 +18,8 @@
  *  - on_completed (response sent or connection gone): the access log line,
  *    then everything is freed.
  * The listening socket is ours (bound before MHD starts, so errors name the
- * address and port 0 reports the real port). Shutdown quiesces MHD (closes
- * the listener), waits for the requests in flight, then stops it. */
+ * address and port 0 reports the real port). Shutdown quiesces MHD and takes
+ * the listener out of LISTEN, waits for the requests in flight, then stops. */
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -42,10 +44,13 @@
 #include "lib/times.h"
 #include "lib/uuid.h"
 
-#define ST_API_DISCARD_MAX       (16 * 1024 * 1024)
-#define ST_API_LISTEN_BACKLOG    1024
-#define ST_API_REQUEST_ID_LEN    (4 + ST_UUID_LEN)
-#define ST_API_CONN_MEMORY_LIMIT (64 * 1024) /* per connection: request line + headers */
+#define ST_API_DISCARD_MAX    (16 * 1024 * 1024)
+#define ST_API_LISTEN_BACKLOG 1024
+#define ST_API_REQUEST_ID_LEN (4 + ST_UUID_LEN)
+/* MHD's per-connection pool: request line, headers, read buffer (so the size
+ * of body chunks) and response headers. MHD zeroes it after every request, so
+ * a bigger pool costs CPU on each one (64 KiB showed as 13% of a GET). */
+#define ST_API_CONN_MEMORY_LIMIT (32 * 1024)
 
 struct st_api_server {
     struct MHD_Daemon *daemon;
@@ -54,6 +59,7 @@ struct st_api_server {
     bool access_log;
     bool stopping;
     int in_flight;
+    int listen_fd;
     uint16_t port;
     char *tls_cert;
     char *tls_key;
@@ -77,9 +83,9 @@ struct api_req {
     struct st_api_server *srv;
     int64_t start_ns;
     enum req_state state;
-    int status;     /* of the queued response */
-    uint64_t bytes; /* body bytes of the queued response */
-    bool has_body;                  /* Content-Length > 0 or a chunked body */
+    int status;                      /* of the queued response */
+    uint64_t bytes;                  /* body bytes of the queued response */
+    bool has_body;                   /* Content-Length > 0 or a chunked body */
     struct st_http_response refusal; /* REQ_DISCARD: what to answer at the end */
     char *body;
     size_t body_len, body_cap;
@@ -92,10 +98,40 @@ struct api_req {
     char mem[]; /* raw URI, then 2 * (path length + 2) bytes for st_http_path_split */
 };
 
+/* "req-<uuid4>". The random bytes come from a per-thread batch: one
+ * getrandom(2) per 32 requests instead of one each (ids need to be unique,
+ * not secret). */
+static void request_id_new(char out[ST_API_REQUEST_ID_LEN])
+{
+    static __thread uint8_t pool[32 * 16];
+    static __thread size_t used = sizeof(pool);
+    if (used == sizeof(pool)) {
+        st_random_bytes(pool, sizeof(pool));
+        used = 0;
+    }
+    uint8_t *b = pool + used;
+    used += 16;
+    b[6] = (b[6] & 0x0f) | 0x40; /* version 4 */
+    b[8] = (b[8] & 0x3f) | 0x80; /* RFC 4122 variant */
+    char hex[33];
+    st_hex_encode(b, 16, hex);
+    memcpy(out, "req-", 4);
+    char *o = out + 4;
+    static const int groups[] = {8, 4, 4, 4, 12};
+    const char *h = hex;
+    for (size_t g = 0; g < 5; g++) {
+        memcpy(o, h, (size_t)groups[g]);
+        o += groups[g];
+        h += groups[g];
+        *o++ = g < 4 ? '-' : '\0';
+    }
+}
+
 static void req_free(struct api_req *q)
 {
     if (q->req.stream && q->req.route && q->req.route->stream_free)
         q->req.route->stream_free(q->req.stream);
+    st_router_auth_release(q->srv->router, q->req.auth);
     free(q->body);
     free(q->x.query);
     st_http_resp_reset(&q->refusal);
@@ -117,8 +153,7 @@ static struct api_req *req_new(struct st_api_server *srv, const char *uri)
     q->raw_path = q->mem;
     q->raw_path_len = strlen(q->mem);
     q->path_storage = q->mem + len + 1;
-    memcpy(q->request_id, "req-", 4);
-    st_uuid_new(q->request_id + 4);
+    request_id_new(q->request_id);
     q->req.request_id = q->request_id;
     q->req.conn = &q->x;
     q->req.path = q->raw_path;
@@ -167,12 +202,15 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **req_cls,
             status = ci ? (int)ci->http_status : 0;
         }
         char path[256], method[16];
+        int64_t us = (st_time_mono_ns() - q->start_ns) / 1000;
         st_log_set_request_id(q->request_id);
+        /* latency as integers: printf's floating point is a visible cost here */
         st_log(ST_LOG_INFO, "http_request",
-               "method=%s path=%s status=%d bytes=%" PRIu64 " latency_ms=%.3f peer=%s%s",
+               "method=%s path=%s status=%d bytes=%" PRIu64 " latency_ms=%" PRId64
+               ".%03d peer=%s%s",
                log_safe(q->req.method ? q->req.method : "-", method, sizeof(method)),
-               log_safe(q->raw_path, path, sizeof(path)), status, q->bytes,
-               (double)(st_time_mono_ns() - q->start_ns) / 1e6, q->req.peer,
+               log_safe(q->raw_path, path, sizeof(path)), status, q->bytes, us / 1000,
+               (int)(us % 1000), q->req.peer,
                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=true");
         st_log_set_request_id(NULL);
     }
@@ -205,7 +243,7 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
     *socket_context = c;
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
     char msg[512];
@@ -214,6 +252,16 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
     st_log_warn("http_server", "msg=\"%s\"", msg);
+}
+
+/* MHD_PANIC: libmicrohttpd found its own state broken. Say where, then abort
+ * (a panic handler must not return). */
+static void on_mhd_panic(void *cls, const char *file, unsigned int line, const char *reason)
+{
+    (void)cls;
+    st_log_error("http_server_panic", "file=%s line=%u reason=\"%s\"", file ? file : "?", line,
+                 reason ? reason : "?");
+    abort();
 }
 
 /* Queues resp (consuming what it holds) as the request's answer. */
@@ -241,9 +289,8 @@ static enum MHD_Result answer(struct api_req *q, struct MHD_Connection *con,
             ctype = "application/json";
     } else if (resp->body) {
         len = resp->body_len;
-        mr = MHD_create_response_from_buffer(len, resp->body,
-                                             resp->body_borrowed ? MHD_RESPMEM_PERSISTENT
-                                                                 : MHD_RESPMEM_MUST_FREE);
+        mr = MHD_create_response_from_buffer(
+            len, resp->body, resp->body_borrowed ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_FREE);
         resp->body = NULL;
     } else if (resp->fd >= 0) {
         len = resp->file_size;
@@ -325,8 +372,7 @@ refuse_errf(struct api_req *q, struct MHD_Connection *con, enum st_api_family fa
     return refuse_err(q, con, family, code, err);
 }
 
-static enum MHD_Result on_headers(struct api_req *q, struct MHD_Connection *con,
-                                  const char *method)
+static enum MHD_Result on_headers(struct api_req *q, struct MHD_Connection *con, const char *method)
 {
     struct st_api_server *srv = q->srv;
     q->state = REQ_BODY;
@@ -397,8 +443,7 @@ static enum MHD_Result on_headers(struct api_req *q, struct MHD_Connection *con,
 }
 
 /* MHD cannot answer in the middle of a body: drain it, answer at its end. */
-static void refuse_mid_body(struct api_req *q, int code, const struct st_err *err,
-                            size_t discarded)
+static void refuse_mid_body(struct api_req *q, int code, const struct st_err *err, size_t discarded)
 {
     render_error(q, &q->refusal, q->req.route->family, code, err);
     q->state = REQ_DISCARD;
@@ -490,8 +535,40 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     return r;
 }
 
-/* Parses "host:port", "[v6]:port" or ":port" (every address, IPv6 and IPv4)
- * and returns a bound, listening, non-blocking socket. */
+/* A bound, listening, non-blocking socket on a (the first address found). */
+static int listen_on(const char *host, const char *port, bool dual_stack, const char *what,
+                     int *ret_fd, struct st_err **err)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+                             .ai_family = AF_UNSPEC};
+    struct addrinfo *ai = NULL;
+    int gr = getaddrinfo(host, port, &hints, &ai);
+    if (gr != 0)
+        return st_err_set(err, gr == EAI_SYSTEM ? -errno : -EINVAL, "listen address '%s': %s", what,
+                          gai_strerror(gr));
+    int r = 0;
+    st_autoclose int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        r = st_err_errno(err, "socket for %s", what);
+    } else {
+        int one = 1, v6only = dual_stack ? 0 : 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (ai->ai_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0)
+            r = st_err_errno(err, "bind %s", what);
+        else if (listen(fd, ST_API_LISTEN_BACKLOG) < 0)
+            r = st_err_errno(err, "listen %s", what);
+        else
+            *ret_fd = st_steal_fd(&fd);
+    }
+    freeaddrinfo(ai);
+    return r;
+}
+
+/* Parses "host:port", "[v6]:port" or ":port" (every address: IPv6 and IPv4
+ * on one dual-stack socket, or IPv4 alone where IPv6 is off) and opens it. */
 static int listen_open(const char *listen_addr, int *ret_fd, uint16_t *ret_port, bool *ret_v6,
                        struct st_err **err)
 {
@@ -510,8 +587,7 @@ static int listen_open(const char *listen_addr, int *ret_fd, uint16_t *ret_port,
     } else {
         const char *colon = strrchr(listen_addr, ':');
         if (!colon || (size_t)(colon - listen_addr) >= sizeof(host))
-            return st_err_set(err, -EINVAL, "listen address '%s': expected host:port",
-                              listen_addr);
+            return st_err_set(err, -EINVAL, "listen address '%s': expected host:port", listen_addr);
         snprintf(host, sizeof(host), "%.*s", (int)(colon - listen_addr), listen_addr);
         port = colon + 1;
     }
@@ -520,63 +596,33 @@ static int listen_open(const char *listen_addr, int *ret_fd, uint16_t *ret_port,
     if (!port[0] || *end || p > 65535)
         return st_err_set(err, -EINVAL, "listen address '%s': bad port '%s'", listen_addr, port);
 
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
-                             .ai_family = AF_UNSPEC};
-    struct addrinfo *ai = NULL;
-    bool any = host[0] == '\0';
-    int gr = getaddrinfo(any ? "::" : host, port, &hints, &ai);
-    if (gr != 0 && any) /* no IPv6 on this host: every IPv4 address */
-        gr = getaddrinfo("0.0.0.0", port, &hints, &ai);
-    if (gr != 0)
-        return st_err_set(err, -EINVAL, "listen address '%s': %s", listen_addr, gai_strerror(gr));
-
-    int r = 0;
-    st_autoclose int fd = -1;
-    for (struct addrinfo *a = ai; a; a = a->ai_next) {
-        st_closep(&fd);
-        fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0 && any && errno == EAFNOSUPPORT) {
-            freeaddrinfo(ai);
-            ai = NULL;
-            if (getaddrinfo("0.0.0.0", port, &hints, &ai) != 0)
-                break;
-            a = ai;
-            fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        }
-        if (fd < 0) {
-            r = st_err_errno(err, "socket for %s", listen_addr);
-            break;
-        }
-        int one = 1, v6only = any ? 0 : 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (a->ai_family == AF_INET6)
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
-        if (bind(fd, a->ai_addr, a->ai_addrlen) < 0) {
-            r = st_err_errno(err, "bind %s", listen_addr);
-            break;
-        }
-        if (listen(fd, ST_API_LISTEN_BACKLOG) < 0) {
-            r = st_err_errno(err, "listen %s", listen_addr);
-            break;
-        }
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
-            r = st_err_errno(err, "getsockname %s", listen_addr);
-            break;
-        }
-        *ret_v6 = ss.ss_family == AF_INET6;
-        *ret_port = ntohs(*ret_v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                  : ((struct sockaddr_in *)&ss)->sin_port);
-        *ret_fd = st_steal_fd(&fd);
-        break;
+    int r;
+    if (host[0]) {
+        r = listen_on(host, port, false, listen_addr, ret_fd, err);
+    } else {
+        struct st_err *v6err = NULL;
+        r = listen_on("::", port, true, listen_addr, ret_fd, &v6err);
+        if (r == -EAFNOSUPPORT || r == -EADDRNOTAVAIL) /* IPv6 is off on this host */
+            r = listen_on("0.0.0.0", port, false, listen_addr, ret_fd, err);
+        else if (r < 0)
+            r = st_err_set(err, r, "%s", st_err_msg(v6err));
+        st_err_free(v6err);
     }
-    if (ai)
-        freeaddrinfo(ai);
-    if (r == 0 && *ret_fd < 0)
-        r = st_err_set(err, -EADDRNOTAVAIL, "listen address '%s': no usable address", listen_addr);
-    return r;
+    if (r < 0)
+        return r;
+
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(*ret_fd, (struct sockaddr *)&ss, &sl) < 0) {
+        r = st_err_errno(err, "getsockname %s", listen_addr);
+        close(*ret_fd);
+        *ret_fd = -1;
+        return r;
+    }
+    *ret_v6 = ss.ss_family == AF_INET6;
+    *ret_port = ntohs(*ret_v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                              : ((struct sockaddr_in *)&ss)->sin_port);
+    return 0;
 }
 
 static unsigned ncpus(void)
@@ -592,6 +638,7 @@ int st_api_server_start(const struct st_api_server_config *cfg, struct st_router
         return st_err_set(err, -EINVAL, "TLS needs both a certificate and a key");
     struct st_api_server *srv = st_new0(struct st_api_server, 1);
     srv->router = router;
+    srv->listen_fd = -1; /* MHD owns it until quiesced */
     srv->body_limit = cfg->body_limit ? cfg->body_limit : ST_API_DEFAULT_BODY_LIMIT;
     srv->access_log = cfg->access_log;
 
@@ -616,9 +663,15 @@ int st_api_server_start(const struct st_api_server_config *cfg, struct st_router
     if (r < 0)
         goto fail;
 
+    MHD_set_panic_func(on_mhd_panic, NULL);
     unsigned threads = cfg->threads ? cfg->threads : ncpus();
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    /* poll, not epoll: with MHD 0.9.75's epoll thread pool, when ~200
+     * connections arrive at once, 128 of them can be accepted and never read
+     * (reproduced with a bare MHD daemon); MHD_quiesce_daemon also races its
+     * workers' epoll_ctl there and panics. poll costs O(connections) per wakeup,
+     * which is fine for an API server's hundreds of keep-alive connections. */
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (v6)
         flags |= MHD_USE_IPv6;
     if (cfg->tls_cert)
@@ -642,9 +695,9 @@ int st_api_server_start(const struct st_api_server_config *cfg, struct st_router
     ops[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
     /* the logger goes first, so MHD's messages about the options reach it too */
-    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
-                                   MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_ARRAY,
-                                   ops, MHD_OPTION_END);
+    srv->daemon =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
+                         on_mhd_log, srv, MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
     if (!srv->daemon) {
         close(fd);
         r = st_err_set(err, -EIO,
@@ -672,6 +725,8 @@ static void server_free(struct st_api_server *srv)
 {
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon);
+    if (srv->listen_fd >= 0) /* quiesced: MHD gave it back */
+        close(srv->listen_fd);
     free(srv->tls_cert);
     free(srv->tls_key);
     free(srv);
@@ -682,24 +737,28 @@ void st_api_server_stop(struct st_api_server *srv, int grace_ms)
     if (!srv)
         return;
     __atomic_store_n(&srv->stopping, true, __ATOMIC_SEQ_CST);
+    /* MHD stops polling the listener and hands it back; it must stay open
+     * until MHD is stopped (a worker may still hold it), but shutdown() takes
+     * it out of LISTEN now, so new clients are refused instead of queued */
     MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
-    if (lfd != MHD_INVALID_SOCKET)
-        close(lfd);
+    if (lfd != MHD_INVALID_SOCKET) {
+        shutdown(lfd, SHUT_RDWR);
+        srv->listen_fd = lfd;
+    }
     int64_t deadline = st_time_mono_ns() + (int64_t)(grace_ms > 0 ? grace_ms : 0) * 1000000;
-    while (__atomic_load_n(&srv->in_flight, __ATOMIC_SEQ_CST) > 0 &&
-           st_time_mono_ns() < deadline) {
+    while (__atomic_load_n(&srv->in_flight, __ATOMIC_SEQ_CST) > 0 && st_time_mono_ns() < deadline) {
         struct timespec ts = {0, 2 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     int left = __atomic_load_n(&srv->in_flight, __ATOMIC_SEQ_CST);
     if (left > 0)
-        st_log_warn("http_shutdown", "in_flight=%d grace_ms=%d msg=\"cutting requests off\"",
-                    left, grace_ms);
+        st_log_warn("http_shutdown", "in_flight=%d grace_ms=%d msg=\"cutting requests off\"", left,
+                    grace_ms);
     server_free(srv);
 }
 
 void st_api_server_free_now(struct st_api_server *srv)
 {
     if (srv)
-        server_free(srv);
+        server_free(srv); /* MHD closes a listener it was not asked to give back */
 }

@@ -1,7 +1,16 @@
 /* The HTTP/1.1 server on libmicrohttpd: a thread pool, keep-alive, a body
  * limit (streaming for routes that take uploads), a request id and access log
  * line for every request, optional TLS, and graceful shutdown. It knows no
- * resource kinds: it hands each request to the router (router.h). */
+ * resource kinds: it hands each request to the router (router.h).
+ *
+ * What every response carries: `X-Openstack-Request-Id: req-<uuid>` (the same
+ * id is in every log line of the request), a correct Content-Length (none and
+ * no body for 204/304; HEAD gets the GET's headers without the body), and
+ * `Content-Type: application/json` for JSON bodies. Route lookup, the body
+ * limit, authentication and a streaming route's opening call happen as soon
+ * as the headers are in, so a 404/405/413/401 never waits for a body.
+ * Handlers run on the pool's threads: a handler that blocks holds up the
+ * other connections of its thread, so size `threads` for blocking work. */
 #pragma once
 
 #include <stdbool.h>
@@ -17,9 +26,10 @@ struct st_http_request;
 #define ST_API_DEFAULT_BODY_LIMIT (1024 * 1024)
 
 struct st_api_server_config {
-    const char *listen;   /* "127.0.0.1:8080", "[::1]:8080", ":8080"; port 0 = any */
+    const char *listen;   /* "127.0.0.1:8080", "[::1]:8080", ":8080" (every address, IPv6
+                             and IPv4), or a host name; port 0 = any (see _port()) */
     unsigned threads;     /* thread pool size; 0 = number of CPUs */
-    size_t body_limit;    /* bytes; 0 = ST_API_DEFAULT_BODY_LIMIT */
+    size_t body_limit;    /* bytes; 0 = ST_API_DEFAULT_BODY_LIMIT; over it: 413 */
     const char *tls_cert; /* PEM file paths; both or neither */
     const char *tls_key;
     unsigned connection_limit; /* 0 = 1024 */
@@ -29,15 +39,20 @@ struct st_api_server_config {
 
 struct st_api_server;
 
-/* Binds and starts serving. The router is borrowed and must outlive the server. */
+/* Binds and starts serving. The router is borrowed, must outlive the server
+ * and must not change while it serves. Errors name the cause: "bind
+ * 127.0.0.1:8080: Address already in use" (-EADDRINUSE), a missing PEM file
+ * (-ENOENT), a malformed address (-EINVAL). */
 int st_api_server_start(const struct st_api_server_config *cfg, struct st_router *router,
                         struct st_api_server **ret, struct st_err **err);
 
 /* The port actually bound (useful with port 0). */
 uint16_t st_api_server_port(const struct st_api_server *srv);
 
-/* Graceful stop: stops accepting, lets in-flight requests finish (up to
- * grace_ms), then closes everything and frees srv. NULL-tolerant. */
+/* Graceful stop: stops accepting (new clients are refused at once), lets
+ * in-flight requests finish (up to grace_ms; their responses say
+ * "Connection: close"), then closes everything, idle keep-alive connections
+ * included, and frees srv. NULL-tolerant. */
 void st_api_server_stop(struct st_api_server *srv, int grace_ms);
 
 void st_api_server_free_now(struct st_api_server *srv); /* stop with no grace */

@@ -39,8 +39,7 @@ static int get_version(struct st_http_request *req, struct st_http_response *res
     return 0;
 }
 
-static int get_root(struct st_http_request *req, struct st_http_response *resp,
-                    struct st_err **err)
+static int get_root(struct st_http_request *req, struct st_http_response *resp, struct st_err **err)
 {
     (void)err;
     const struct system_ctx *c = req->route->userdata;
@@ -93,21 +92,33 @@ int st_api_system_register(struct st_router *r, const struct st_api_system *sys,
     c->version_body = st_json_dumps(version);
     c->version_len = strlen(c->version_body);
 
-    st_autoptr(json_t) root = json_pack(
-        "{s:s,s:s,s:[{s:s,s:s},{s:s,s:s}]}", "name", "stratos", "version", ST_VERSION, "links",
-        "rel", "version", "href", "/version", "rel", "healthz", "href", "/healthz");
+    st_autoptr(json_t) root = json_pack("{s:s,s:s,s:[{s:s,s:s},{s:s,s:s}]}", "name", "stratos",
+                                        "version", ST_VERSION, "links", "rel", "version", "href",
+                                        "/version", "rel", "healthz", "href", "/healthz");
     if (!root)
         abort();
     c->root_body = st_json_dumps(root);
     c->root_len = strlen(c->root_body);
 
     const struct st_route routes[] = {
-        {.method = "GET", .pattern = "/", .action = "system:root", .flags = ST_ROUTE_PUBLIC,
-         .handler = get_root, .userdata = c},
-        {.method = "GET", .pattern = "/version", .action = "system:version",
-         .flags = ST_ROUTE_PUBLIC, .handler = get_version, .userdata = c},
-        {.method = "GET", .pattern = "/healthz", .action = "system:healthz",
-         .flags = ST_ROUTE_PUBLIC, .handler = get_healthz, .userdata = c},
+        {.method = "GET",
+         .pattern = "/",
+         .action = "system:root",
+         .flags = ST_ROUTE_PUBLIC,
+         .handler = get_root,
+         .userdata = c},
+        {.method = "GET",
+         .pattern = "/version",
+         .action = "system:version",
+         .flags = ST_ROUTE_PUBLIC,
+         .handler = get_version,
+         .userdata = c},
+        {.method = "GET",
+         .pattern = "/healthz",
+         .action = "system:healthz",
+         .flags = ST_ROUTE_PUBLIC,
+         .handler = get_healthz,
+         .userdata = c},
     };
     return st_router_add_all(r, routes, ST_ARRAY_SIZE(routes), err);
 }

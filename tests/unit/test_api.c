@@ -107,7 +107,7 @@ static int send_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-static void conn_send(struct conn *c, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void conn_send(struct conn *c, const char *fmt, ...)
 {
     char req[8192];
     va_list ap;
@@ -203,7 +203,8 @@ static int conn_read(struct conn *c, bool head_request, struct http_resp *out)
 }
 
 /* One request on a new connection. */
-static void http(uint16_t port, struct http_resp *out, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void http(uint16_t port, struct http_resp *out,
+                                                       const char *fmt, ...)
 {
     char req[8192];
     va_list ap;
@@ -265,7 +266,7 @@ static int auth_hook(struct st_http_request *req, struct st_err **err)
                           req->route->action);
     if (strcmp(token, "good") != 0)
         return st_err_set(err, -EACCES, "The token is not valid.");
-    req->auth = (void *)"admin";
+    req->auth = st_strdup("admin"); /* freed by the router's auth_free when the request ends */
     return 0;
 }
 
@@ -411,8 +412,7 @@ static int fail_internal(struct st_http_request *req, struct st_http_response *r
     return st_err_set(err, -EIO, "secret: write /var/lib/stratos/store.db: I/O error");
 }
 
-static int s3_error(struct st_http_request *req, struct st_http_response *resp,
-                    struct st_err **err)
+static int s3_error(struct st_http_request *req, struct st_http_response *resp, struct st_err **err)
 {
     (void)err;
     return st_http_resp_error(req, resp, 404, "NoSuchBucket", "The bucket <%s> does not exist",
@@ -420,33 +420,77 @@ static int s3_error(struct st_http_request *req, struct st_http_response *resp,
 }
 
 static const struct st_route test_routes[] = {
-    {.method = "POST", .pattern = "/compute/v2.1/servers", .action = "compute:server:create",
-     .family = ST_API_NOVA, .handler = server_create},
-    {.method = "GET", .pattern = "/compute/v2.1/servers/{server_id}",
-     .action = "compute:server:show", .family = ST_API_NOVA, .handler = server_show},
-    {.method = "GET", .pattern = "/network/v2.0/networks/{id}", .action = "network:show",
-     .family = ST_API_NEUTRON, .flags = ST_ROUTE_PUBLIC, .handler = not_found},
-    {.method = "GET", .pattern = "/s3/{id}", .action = "s3:bucket:show", .family = ST_API_S3,
-     .flags = ST_ROUTE_PUBLIC, .handler = not_found},
-    {.method = "PUT", .pattern = "/s3/{bucket}", .action = "s3:bucket:create",
-     .family = ST_API_S3, .flags = ST_ROUTE_PUBLIC, .handler = s3_error},
-    {.method = "GET", .pattern = "/echo/{a}/{b}", .action = "test:echo",
-     .flags = ST_ROUTE_PUBLIC, .handler = echo},
-    {.method = "GET", .pattern = "/items/{id}", .action = "test:item:show",
-     .flags = ST_ROUTE_PUBLIC, .handler = item},
-    {.method = "DELETE", .pattern = "/items/{id}", .action = "test:item:delete",
-     .flags = ST_ROUTE_PUBLIC, .handler = item},
-    {.method = "POST", .pattern = "/small", .action = "test:small", .flags = ST_ROUTE_PUBLIC,
+    {.method = "POST",
+     .pattern = "/compute/v2.1/servers",
+     .action = "compute:server:create",
+     .family = ST_API_NOVA,
+     .handler = server_create},
+    {.method = "GET",
+     .pattern = "/compute/v2.1/servers/{server_id}",
+     .action = "compute:server:show",
+     .family = ST_API_NOVA,
+     .handler = server_show},
+    {.method = "GET",
+     .pattern = "/network/v2.0/networks/{id}",
+     .action = "network:show",
+     .family = ST_API_NEUTRON,
+     .flags = ST_ROUTE_PUBLIC,
+     .handler = not_found},
+    {.method = "GET",
+     .pattern = "/s3/{id}",
+     .action = "s3:bucket:show",
+     .family = ST_API_S3,
+     .flags = ST_ROUTE_PUBLIC,
+     .handler = not_found},
+    {.method = "PUT",
+     .pattern = "/s3/{bucket}",
+     .action = "s3:bucket:create",
+     .family = ST_API_S3,
+     .flags = ST_ROUTE_PUBLIC,
+     .handler = s3_error},
+    {.method = "GET",
+     .pattern = "/echo/{a}/{b}",
+     .action = "test:echo",
+     .flags = ST_ROUTE_PUBLIC,
+     .handler = echo},
+    {.method = "GET",
+     .pattern = "/items/{id}",
+     .action = "test:item:show",
+     .flags = ST_ROUTE_PUBLIC,
+     .handler = item},
+    {.method = "DELETE",
+     .pattern = "/items/{id}",
+     .action = "test:item:delete",
+     .flags = ST_ROUTE_PUBLIC,
+     .handler = item},
+    {.method = "POST",
+     .pattern = "/small",
+     .action = "test:small",
+     .flags = ST_ROUTE_PUBLIC,
      .handler = small_post},
-    {.method = "PUT", .pattern = "/upload", .action = "test:upload",
-     .flags = ST_ROUTE_PUBLIC | ST_ROUTE_STREAM, .handler = upload_done,
-     .on_body_chunk = upload_chunk, .stream_free = free},
-    {.method = "PUT", .pattern = "/image/v2/images/{id}/file", .action = "image:upload",
-     .family = ST_API_GLANCE, .flags = ST_ROUTE_PUBLIC | ST_ROUTE_STREAM, .handler = upload_done,
+    {.method = "PUT",
+     .pattern = "/upload",
+     .action = "test:upload",
+     .flags = ST_ROUTE_PUBLIC | ST_ROUTE_STREAM,
+     .handler = upload_done,
+     .on_body_chunk = upload_chunk,
+     .stream_free = free},
+    {.method = "PUT",
+     .pattern = "/image/v2/images/{id}/file",
+     .action = "image:upload",
+     .family = ST_API_GLANCE,
+     .flags = ST_ROUTE_PUBLIC | ST_ROUTE_STREAM,
+     .handler = upload_done,
      .on_body_chunk = refuse_upload},
-    {.method = "GET", .pattern = "/slow", .action = "test:slow", .flags = ST_ROUTE_PUBLIC,
+    {.method = "GET",
+     .pattern = "/slow",
+     .action = "test:slow",
+     .flags = ST_ROUTE_PUBLIC,
      .handler = slow},
-    {.method = "GET", .pattern = "/fail", .action = "test:fail", .flags = ST_ROUTE_PUBLIC,
+    {.method = "GET",
+     .pattern = "/fail",
+     .action = "test:fail",
+     .flags = ST_ROUTE_PUBLIC,
      .handler = fail_internal},
 };
 
@@ -454,9 +498,10 @@ static struct st_router *test_router_new(void)
 {
     struct st_router *r = st_router_new(NULL);
     st_router_set_auth(r, auth_hook);
+    st_router_set_auth_free(r, free);
     st_autoptr(st_err) err = NULL;
-    struct st_api_system sys = {.store_check = store_check, .userdata = &check_fails,
-                                .role = "test"};
+    struct st_api_system sys = {
+        .store_check = store_check, .userdata = &check_fails, .role = "test"};
     assert_int_equal(st_api_system_register(r, &sys, &err), 0);
     assert_int_equal(st_router_add_all(r, test_routes, ST_ARRAY_SIZE(test_routes), &err), 0);
     return r;
@@ -496,11 +541,10 @@ static void test_error_table(void **state)
     static const struct {
         int code, status;
     } cases[] = {
-        {-EINVAL, 400},   {-EACCES, 401},    {-EPERM, 403},   {-ENOENT, 404},
-        {-EBADRQC, 405},  {-EEXIST, 409},    {-ECANCELED, 409}, {-EFBIG, 413},
-        {-E2BIG, 413},    {-EMEDIUMTYPE, 415}, {-EUSERS, 429}, {-EOPNOTSUPP, 501},
-        {-EAGAIN, 503},   {-ESHUTDOWN, 503}, {-ETIMEDOUT, 504}, {-ENOSPC, 507},
-        {-EIO, 500},      {-ENOMEM, 500},    {0, 200},
+        {-EINVAL, 400}, {-EACCES, 401},     {-EPERM, 403},  {-ENOENT, 404},    {-EBADRQC, 405},
+        {-EEXIST, 409}, {-ECANCELED, 409},  {-EFBIG, 413},  {-E2BIG, 413},     {-EMEDIUMTYPE, 415},
+        {-EUSERS, 429}, {-EOPNOTSUPP, 501}, {-EAGAIN, 503}, {-ESHUTDOWN, 503}, {-ETIMEDOUT, 504},
+        {-ENOSPC, 507}, {-EIO, 500},        {-ENOMEM, 500}, {0, 200},
     };
     for (size_t i = 0; i < ST_ARRAY_SIZE(cases); i++)
         assert_int_equal(st_http_status_from_errno(cases[i].code), cases[i].status);
@@ -565,26 +609,38 @@ static void test_router_register(void **state)
         const char *msg;
     } bad[] = {
         {{.method = "GET", .pattern = "/a", .handler = noop}, -EINVAL, "no policy action"},
-        {{.method = "GET", .pattern = "/a", .action = "", .handler = noop}, -EINVAL,
+        {{.method = "GET", .pattern = "/a", .action = "", .handler = noop},
+         -EINVAL,
          "no policy action"},
         {{.method = "GET", .pattern = "/a", .action = "x"}, -EINVAL, "no handler"},
-        {{.method = "FETCH", .pattern = "/a", .action = "x", .handler = noop}, -EINVAL,
+        {{.method = "FETCH", .pattern = "/a", .action = "x", .handler = noop},
+         -EINVAL,
          "unknown method"},
-        {{.method = "GET", .pattern = "a", .action = "x", .handler = noop}, -EINVAL,
+        {{.method = "GET", .pattern = "a", .action = "x", .handler = noop},
+         -EINVAL,
          "must start with '/'"},
-        {{.method = "GET", .pattern = "/a//b", .action = "x", .handler = noop}, -EINVAL,
+        {{.method = "GET", .pattern = "/a//b", .action = "x", .handler = noop},
+         -EINVAL,
          "empty segment"},
-        {{.method = "GET", .pattern = "/{}", .action = "x", .handler = noop}, -EINVAL,
+        {{.method = "GET", .pattern = "/{}", .action = "x", .handler = noop},
+         -EINVAL,
          "bad parameter"},
-        {{.method = "GET", .pattern = "/{a}/{a}", .action = "x", .handler = noop}, -EINVAL,
+        {{.method = "GET", .pattern = "/{a}/{a}", .action = "x", .handler = noop},
+         -EINVAL,
          "repeats parameter"},
-        {{.method = "GET", .pattern = "/{k+}/x", .action = "x", .handler = noop}, -EINVAL,
+        {{.method = "GET", .pattern = "/{k+}/x", .action = "x", .handler = noop},
+         -EINVAL,
          "must be the last"},
-        {{.method = "GET", .pattern = "/a{b}", .action = "x", .handler = noop}, -EINVAL,
+        {{.method = "GET", .pattern = "/a{b}", .action = "x", .handler = noop},
+         -EINVAL,
          "bad segment"},
-        {{.method = "PUT", .pattern = "/a", .action = "x", .handler = noop,
+        {{.method = "PUT",
+          .pattern = "/a",
+          .action = "x",
+          .handler = noop,
           .flags = ST_ROUTE_STREAM},
-         -EINVAL, "no on_body_chunk"},
+         -EINVAL,
+         "no on_body_chunk"},
     };
     for (size_t i = 0; i < ST_ARRAY_SIZE(bad); i++) {
         st_autoptr(st_err) err = NULL;
@@ -593,12 +649,12 @@ static void test_router_register(void **state)
         if (!strstr(err->msg, bad[i].msg))
             fail_msg("case %zu: '%s' does not say '%s'", i, err->msg, bad[i].msg);
     }
-    struct st_route ok = {.method = "GET", .pattern = "/v/{id}", .action = "v:show",
-                          .handler = noop};
+    struct st_route ok = {
+        .method = "GET", .pattern = "/v/{id}", .action = "v:show", .handler = noop};
     assert_int_equal(st_router_add(r, &ok, NULL), 0);
     /* the same shape again, even with another parameter name or a trailing slash */
-    struct st_route dup = {.method = "GET", .pattern = "/v/{name}/", .action = "v:other",
-                           .handler = noop};
+    struct st_route dup = {
+        .method = "GET", .pattern = "/v/{name}/", .action = "v:other", .handler = noop};
     st_autoptr(st_err) err = NULL;
     assert_int_equal(st_router_add(r, &dup, &err), -EEXIST);
     assert_non_null(strstr(err->msg, "already registered"));
@@ -619,17 +675,31 @@ static void test_router_match(void **state)
     (void)state;
     st_autoptr(st_router) r = st_router_new(NULL);
     const struct st_route routes[] = {
-        {.method = "GET", .pattern = "/compute/v2.1/servers/{id}", .action = "show",
-         .family = ST_API_NOVA, .handler = noop},
-        {.method = "GET", .pattern = "/compute/v2.1/servers/detail", .action = "detail",
-         .family = ST_API_NOVA, .handler = noop},
-        {.method = "DELETE", .pattern = "/compute/v2.1/servers/{id}", .action = "delete",
-         .family = ST_API_NOVA, .handler = noop},
+        {.method = "GET",
+         .pattern = "/compute/v2.1/servers/{id}",
+         .action = "show",
+         .family = ST_API_NOVA,
+         .handler = noop},
+        {.method = "GET",
+         .pattern = "/compute/v2.1/servers/detail",
+         .action = "detail",
+         .family = ST_API_NOVA,
+         .handler = noop},
+        {.method = "DELETE",
+         .pattern = "/compute/v2.1/servers/{id}",
+         .action = "delete",
+         .family = ST_API_NOVA,
+         .handler = noop},
         {.method = "GET", .pattern = "/", .action = "root", .handler = noop},
-        {.method = "GET", .pattern = "/s3/{bucket}/{key+}", .action = "object",
-         .family = ST_API_S3, .handler = noop},
+        {.method = "GET",
+         .pattern = "/s3/{bucket}/{key+}",
+         .action = "object",
+         .family = ST_API_S3,
+         .handler = noop},
         {.method = "HEAD", .pattern = "/h", .action = "head", .handler = noop},
         {.method = "GET", .pattern = "/h", .action = "get", .handler = noop},
+        {.method = "GET", .pattern = "/h2", .action = "get2", .handler = noop},
+        {.method = "HEAD", .pattern = "/h2", .action = "head2", .handler = noop},
     };
     assert_int_equal(st_router_add_all(r, routes, ST_ARRAY_SIZE(routes), NULL), 0);
     char storage[1024];
@@ -660,6 +730,11 @@ static void test_router_match(void **state)
     assert_int_equal(split("/h", storage, &p), 0);
     assert_int_equal(st_router_match(r, "HEAD", &p, &m), 0);
     assert_string_equal(m.route->action, "head");
+    assert_int_equal(split("/h2", storage, &p), 0);
+    assert_int_equal(st_router_match(r, "HEAD", &p, &m), 0);
+    assert_string_equal(m.route->action, "head2");
+    assert_int_equal(st_router_match(r, "GET", &p, &m), 0);
+    assert_string_equal(m.route->action, "get2");
 
     /* 405 with every method of the path */
     assert_int_equal(split("/compute/v2.1/servers/1", storage, &p), 0);
@@ -728,8 +803,8 @@ static void test_query_parse(void **state)
 
     /* the accessors over a request built by hand */
     struct st_http_kv headers[] = {{"X-Auth-Token", "t0k"}};
-    struct st_http_exchange x = {.raw_query = "k=1&x=a+b&k=2&k=3", .headers = headers,
-                                 .n_headers = 1};
+    struct st_http_exchange x = {
+        .raw_query = "k=1&x=a+b&k=2&k=3", .headers = headers, .n_headers = 1};
     struct st_http_request req = {.conn = &x};
     const char *vals[2];
     assert_int_equal(st_http_query_all(&req, "k", vals, 2), 2);
@@ -781,8 +856,8 @@ static void test_version_and_healthz(void **state)
     http_get(port, "/healthz", &r);
     check_fails = false;
     assert_int_equal(r.status, 503);
-    assert_string_equal(r.body,
-                        "{\"status\":\"fail\",\"checks\":{\"store\":\"store: database is locked\"}}");
+    assert_string_equal(
+        r.body, "{\"status\":\"fail\",\"checks\":{\"store\":\"store: database is locked\"}}");
     resp_clear(&r);
 
     http_get(port, "/", &r);
@@ -809,8 +884,8 @@ static void test_not_found_shapes(void **state)
     http_get(port, "/compute/v2.1/flavors", &r);
     assert_int_equal(r.status, 404);
     st_autoptr(json_t) n = body_json(&r);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(n, "itemNotFound"), "code")),
-                     404);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(n, "itemNotFound"), "code")), 404);
     resp_clear(&r);
 
     /* a handler's -ENOENT, with its message; its headers are dropped */
@@ -992,8 +1067,9 @@ static void test_stream_upload(void **state)
     struct conn c;
     struct http_resp r;
     conn_open(&c, port);
-    conn_send(&c, "PUT /upload HTTP/1.1\r\nContent-Type: application/octet-stream\r\n"
-                  "Content-Length: %zu\r\n\r\n",
+    conn_send(&c,
+              "PUT /upload HTTP/1.1\r\nContent-Type: application/octet-stream\r\n"
+              "Content-Length: %zu\r\n\r\n",
               len);
     assert_int_equal(send_all(c.fd, data, len), 0);
     assert_int_equal(conn_read(&c, false, &r), 0);
@@ -1093,6 +1169,58 @@ static void test_internal_error(void **state)
     resp_clear(&r);
 }
 
+/* The access log line an operator reads: one per request, no query string
+ * (it may carry secrets), latency with microseconds, the peer. */
+static void test_access_log(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/st-test-api-log-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path); /* nothing left behind, whatever happens below */
+    int saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    struct http_resp r;
+    http_get(port, "/echo/a%20b/c?token=secret&x=1", &r);
+    char id[64] = "";
+    const char *hid = header(&r, "x-openstack-request-id");
+    if (hid)
+        snprintf(id, sizeof(id), "%s", hid);
+    int status = r.status;
+    size_t bytes = r.body_len;
+    resp_clear(&r);
+    /* the line is written once the response is sent: give it a moment */
+    static char log[1 << 16];
+    for (int i = 0; i < 200; i++) {
+        ssize_t n = pread(fd, log, sizeof(log) - 1, 0);
+        log[n > 0 ? n : 0] = '\0';
+        if (id[0] && strstr(log, id))
+            break;
+        usleep(5000);
+    }
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(fd);
+    assert_int_equal(status, 200);
+    assert_true(id[0]);
+    char *line = strstr(log, id);
+    assert_non_null(line);
+    *strchrnul(line, '\n') = '\0';
+    char want[256];
+    snprintf(want, sizeof(want),
+             " method=GET path=/echo/a%%20b/c status=200 bytes=%zu latency_ms=", bytes);
+    if (!strstr(line, want))
+        fail_msg("'%s' does not contain '%s'", line, want);
+    assert_null(strstr(line, "secret"));
+    assert_non_null(strstr(line, " peer=127.0.0.1"));
+    const char *lat = strstr(line, "latency_ms=") + strlen("latency_ms=");
+    unsigned ms, us;
+    char dot;
+    assert_int_equal(sscanf(lat, "%u%c%3u", &ms, &dot, &us), 3);
+    assert_int_equal(dot, '.');
+    assert_int_equal(strspn(strchr(lat, '.') + 1, "0123456789"), 3);
+}
+
 #define N_CONCURRENT 200
 
 static void test_concurrent(void **state)
@@ -1131,8 +1259,7 @@ static void test_concurrent(void **state)
                 getsockopt(p[i].fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
                 assert_int_equal(soerr, 0);
                 char req[128];
-                int n = snprintf(req, sizeof(req), "GET /echo/%d/c HTTP/1.1\r\nHost: t\r\n\r\n",
-                                 i);
+                int n = snprintf(req, sizeof(req), "GET /echo/%d/c HTTP/1.1\r\nHost: t\r\n\r\n", i);
                 assert_int_equal(send(p[i].fd, req, (size_t)n, MSG_NOSIGNAL), n);
                 p[i].phase = 1;
                 continue;
@@ -1186,6 +1313,22 @@ static void *slow_client_run(void *arg)
     return NULL;
 }
 
+struct stopper {
+    struct st_api_server *srv;
+    double ms;
+    int done;
+};
+
+static void *stopper_run(void *arg)
+{
+    struct stopper *st = arg;
+    int64_t t0 = st_time_mono_ns();
+    st_api_server_stop(st->srv, 5000);
+    st->ms = (double)(st_time_mono_ns() - t0) / 1e6;
+    __atomic_store_n(&st->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
 static void test_graceful_stop(void **state)
 {
     (void)state;
@@ -1199,23 +1342,34 @@ static void test_graceful_stop(void **state)
     conn_open(&idle, sc.port);
 
     slow_started = 0;
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, slow_client_run, &sc), 0);
+    pthread_t client, stopper;
+    assert_int_equal(pthread_create(&client, NULL, slow_client_run, &sc), 0);
     while (!__atomic_load_n(&slow_started, __ATOMIC_SEQ_CST))
         usleep(1000);
-    int64_t t0 = st_time_mono_ns();
-    st_api_server_stop(srv, 5000);
-    double ms = (double)(st_time_mono_ns() - t0) / 1e6;
-    pthread_join(t, NULL);
+    struct stopper st = {.srv = srv};
+    assert_int_equal(pthread_create(&stopper, NULL, stopper_run, &st), 0);
+    /* while the slow request runs, new clients are refused, not queued */
+    bool refused = false;
+    for (int i = 0; i < 300 && !refused; i++) {
+        int fd = conn_open_addr(AF_INET, "127.0.0.1", sc.port);
+        if (fd == -ECONNREFUSED)
+            refused = __atomic_load_n(&slow_started, __ATOMIC_SEQ_CST) &&
+                      !__atomic_load_n(&st.done, __ATOMIC_SEQ_CST);
+        else if (fd >= 0)
+            close(fd);
+        usleep(1000);
+    }
+    assert_true(refused);
+    pthread_join(client, NULL);
+    pthread_join(stopper, NULL);
 
     assert_int_equal(sc.rc, 0);
     assert_int_equal(sc.resp.status, 200);
     assert_string_equal(sc.resp.body, "{\"slept\":true}");
     assert_string_equal(header(&sc.resp, "Connection"), "close");
     resp_clear(&sc.resp);
-    if (ms > 3000)
-        fail_msg("stop took %.0f ms for a 400 ms request", ms);
-    /* nobody listens any more */
+    if (st.ms > 3000)
+        fail_msg("stop took %.0f ms for a 400 ms request", st.ms);
     assert_int_equal(conn_open_addr(AF_INET, "127.0.0.1", sc.port), -ECONNREFUSED);
     conn_close(&idle);
 }
@@ -1243,8 +1397,8 @@ static void test_listen_errors(void **state)
     assert_non_null(strstr(err->msg, "bind 127.0.0.1:"));
     /* TLS files that do not exist are named */
     st_autoptr(st_err) terr = NULL;
-    struct st_api_server_config tcfg = {.listen = "127.0.0.1:0", .tls_cert = "/nonexistent.pem",
-                                        .tls_key = "/nonexistent.key"};
+    struct st_api_server_config tcfg = {
+        .listen = "127.0.0.1:0", .tls_cert = "/nonexistent.pem", .tls_key = "/nonexistent.key"};
     assert_int_equal(st_api_server_start(&tcfg, r, &srv, &terr), -ENOENT);
     assert_non_null(strstr(terr->msg, "/nonexistent.pem"));
 }
@@ -1280,6 +1434,43 @@ static void test_ipv6(void **state)
     st_api_server_stop(srv, 1000);
 }
 
+/* ":port" listens on every address: IPv4 clients come in (through a
+ * dual-stack socket where IPv6 is on) and are shown as IPv4 */
+static void test_listen_any(void **state)
+{
+    (void)state;
+    st_autoptr(st_router) r = test_router_new();
+    struct st_api_server_config cfg = {.listen = ":0", .threads = 1};
+    struct st_api_server *srv = NULL;
+    st_autoptr(st_err) err = NULL;
+    assert_int_equal(st_api_server_start(&cfg, r, &srv, &err), 0);
+    struct conn c;
+    conn_open(&c, st_api_server_port(srv));
+    conn_send(&c, "GET /echo/any/x HTTP/1.1\r\nHost: t\r\n\r\n");
+    struct http_resp resp;
+    assert_int_equal(conn_read(&c, false, &resp), 0);
+    assert_int_equal(resp.status, 200);
+    assert_non_null(strstr(resp.body, "\"peer\":\"127.0.0.1\""));
+    resp_clear(&resp);
+    conn_close(&c);
+    st_api_server_stop(srv, 1000);
+}
+
+static char tls_dir[] = "/tmp/st-test-api-XXXXXX";
+
+static int tls_setup(void **state)
+{
+    (void)state;
+    return mkdtemp(tls_dir) ? 0 : -1;
+}
+
+static int tls_teardown(void **state)
+{
+    (void)state;
+    st_autofree char *rm = st_sprintf("rm -rf %s", tls_dir);
+    return system(rm) == 0 ? 0 : -1;
+}
+
 static void test_tls(void **state)
 {
     (void)state;
@@ -1287,8 +1478,7 @@ static void test_tls(void **state)
         printf("openssl or curl missing: TLS not tested\n");
         skip();
     }
-    char dir[] = "/tmp/st-test-api-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    const char *dir = tls_dir;
     st_autofree char *gen = st_sprintf(
         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
         "-subj /CN=localhost -keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1",
@@ -1298,8 +1488,8 @@ static void test_tls(void **state)
     st_autofree char *key = st_sprintf("%s/key.pem", dir);
 
     st_autoptr(st_router) r = test_router_new();
-    struct st_api_server_config cfg = {.listen = "127.0.0.1:0", .threads = 1, .tls_cert = cert,
-                                       .tls_key = key};
+    struct st_api_server_config cfg = {
+        .listen = "127.0.0.1:0", .threads = 1, .tls_cert = cert, .tls_key = key};
     struct st_api_server *srv = NULL;
     st_autoptr(st_err) err = NULL;
     assert_int_equal(st_api_server_start(&cfg, r, &srv, &err), 0);
@@ -1332,9 +1522,6 @@ static void test_tls(void **state)
     st_autoptr(st_err) berr = NULL;
     assert_true(st_api_server_start(&bad, r, &srv, &berr) < 0);
     assert_non_null(berr);
-
-    st_autofree char *rm = st_sprintf("rm -rf %s", dir);
-    assert_int_equal(system(rm), 0);
 }
 
 int main(void)
@@ -1356,11 +1543,13 @@ int main(void)
         cmocka_unit_test(test_keep_alive_and_head),
         cmocka_unit_test(test_params_and_query),
         cmocka_unit_test(test_internal_error),
+        cmocka_unit_test(test_access_log),
         cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_listen_errors),
         cmocka_unit_test(test_graceful_stop),
         cmocka_unit_test(test_ipv6),
-        cmocka_unit_test(test_tls),
+        cmocka_unit_test(test_listen_any),
+        cmocka_unit_test_setup_teardown(test_tls, tls_setup, tls_teardown),
     };
     int failed = cmocka_run_group_tests_name("api units", units, NULL, NULL);
     failed += cmocka_run_group_tests_name("api server", served, group_setup, group_teardown);
