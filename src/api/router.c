@@ -42,6 +42,8 @@ struct st_router {
     void *app;
     st_router_auth_fn auth;
     void (*auth_free)(void *auth);
+    st_router_observer_fn observer;
+    void *observer_data;
     enum st_api_family family;
     struct entry **entries; /* registration order */
     size_t n_entries;
@@ -96,6 +98,18 @@ void st_router_set_auth(struct st_router *r, st_router_auth_fn fn)
 void st_router_set_auth_free(struct st_router *r, void (*free_fn)(void *auth))
 {
     r->auth_free = free_fn;
+}
+
+void st_router_set_observer(struct st_router *r, st_router_observer_fn fn, void *userdata)
+{
+    r->observer = fn;
+    r->observer_data = userdata;
+}
+
+void st_router_observe(const struct st_router *r, const struct st_http_request *req, int status)
+{
+    if (r->observer && req->route)
+        r->observer(req, status, r->observer_data);
 }
 
 void st_router_auth_release(const struct st_router *r, void *auth)

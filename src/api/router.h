@@ -66,6 +66,11 @@ void st_router_set_auth(struct st_router *r, st_router_auth_fn fn);
 /* Frees what the hook left in req->auth, when the request ends. */
 void st_router_set_auth_free(struct st_router *r, void (*free_fn)(void *auth));
 
+/* Called once a routed request has been answered (the audit log). */
+typedef void (*st_router_observer_fn)(const struct st_http_request *req, int status,
+                                      void *userdata);
+void st_router_set_observer(struct st_router *r, st_router_observer_fn fn, void *userdata);
+
 /* The family of a 404 or 405 for a path no route claims: by default the
  * family of the route sharing the longest literal prefix with the path
  * ("/compute/v2.1/nope" answers as Nova), else this one (PLAIN by default;
@@ -104,3 +109,4 @@ int st_router_match(const struct st_router *r, const char *method, const struct 
 void *st_router_app(const struct st_router *r);
 st_router_auth_fn st_router_auth(const struct st_router *r);
 void st_router_auth_release(const struct st_router *r, void *auth);
+void st_router_observe(const struct st_router *r, const struct st_http_request *req, int status);

@@ -194,13 +194,14 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **req_cls,
     if (!q)
         return;
     *req_cls = NULL;
+    int status = q->status;
+    if (!status) { /* MHD answered by itself (malformed request, headers too big) */
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(con, MHD_CONNECTION_INFO_HTTP_STATUS);
+        status = ci ? (int)ci->http_status : 0;
+    }
+    st_router_observe(srv->router, &q->req, status);
     if (srv->access_log) {
-        int status = q->status;
-        if (!status) { /* MHD answered by itself (malformed request, headers too big) */
-            const union MHD_ConnectionInfo *ci =
-                MHD_get_connection_info(con, MHD_CONNECTION_INFO_HTTP_STATUS);
-            status = ci ? (int)ci->http_status : 0;
-        }
         char path[256], method[16];
         int64_t us = (st_time_mono_ns() - q->start_ns) / 1000;
         st_log_set_request_id(q->request_id);

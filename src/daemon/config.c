@@ -26,6 +26,7 @@ enum opt_id {
     OPT_BODY_LIMIT,
     OPT_ACCESS_LOG,
     OPT_NO_ACCESS_LOG,
+    OPT_TOKEN_TTL,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -43,6 +44,7 @@ static const struct option long_options[] = {
     {"body-limit", required_argument, NULL, OPT_BODY_LIMIT},
     {"access-log", no_argument, NULL, OPT_ACCESS_LOG},
     {"no-access-log", no_argument, NULL, OPT_NO_ACCESS_LOG},
+    {"token-ttl", required_argument, NULL, OPT_TOKEN_TTL},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -68,6 +70,7 @@ void st_daemon_usage(FILE *f)
           "  --threads N          HTTP worker threads (default: number of CPUs)\n"
           "  --body-limit SIZE    largest request body, e.g. 1MiB (default 1MiB)\n"
           "  --[no-]access-log    one log line per request (default on)\n"
+          "  --token-ttl SECONDS  lifetime of issued tokens (default 43200, 12 h)\n"
           "  --help, --version\n",
           f);
 }
@@ -142,6 +145,7 @@ static void set_str(char **field, const char *value)
 /* Applies one setting by option id, from a flag or a YAML key. */
 static int apply(struct st_daemon_config *cfg, int id, const char *value, struct st_err **err)
 {
+    int r;
     switch (id) {
     case OPT_DATA_DIR:
         if (!value[0])
@@ -181,6 +185,11 @@ static int apply(struct st_daemon_config *cfg, int id, const char *value, struct
     case OPT_NO_ACCESS_LOG:
         cfg->access_log = false;
         return 0;
+    case OPT_TOKEN_TTL:
+        r = parse_uint("token-ttl", value, 366 * 24 * 3600, &cfg->token_ttl_s, err);
+        if (r == 0 && cfg->token_ttl_s == 0)
+            return st_err_set(err, -EINVAL, "token-ttl must be at least 1 second");
+        return r;
     default:
         return st_err_set(err, -EINVAL, "unknown setting");
     }

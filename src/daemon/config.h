@@ -36,6 +36,7 @@ struct st_daemon_config {
     unsigned threads; /* 0 = number of CPUs */
     size_t body_limit;
     bool access_log;
+    unsigned token_ttl_s; /* 0 = the identity service's default (12 h) */
 };
 
 #define ST_DAEMON_DEFAULT_LISTEN  "127.0.0.1:8080"

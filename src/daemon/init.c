@@ -13,6 +13,7 @@
 #include "lib/log.h"
 #include "lib/times.h"
 #include "lib/uuid.h"
+#include "identity/identity.h"
 #include "store/kv.h"
 #include "version.h"
 
@@ -50,6 +51,48 @@ static int ensure_cluster_record(struct st_kv *kv, struct st_err **err)
     return r;
 }
 
+char *st_daemon_openrc_path(const struct st_daemon_config *cfg)
+{
+    return st_sprintf("%s/%s", cfg->data_dir, ST_DAEMON_OPENRC_FILE);
+}
+
+static char *openrc_text(const char *auth_url, const char *password)
+{
+    return st_sprintf("# stratos admin credentials, written by `stratosd init`.\n"
+                      "# Usable by both `stratos` and `openstack`: source this file.\n"
+                      "export OS_AUTH_URL=%s/identity/v3\n"
+                      "export OS_IDENTITY_API_VERSION=3\n"
+                      "export OS_USERNAME=admin\n"
+                      "export OS_PASSWORD='%s'\n"
+                      "export OS_PROJECT_NAME=admin\n"
+                      "export OS_USER_DOMAIN_NAME=Default\n"
+                      "export OS_PROJECT_DOMAIN_NAME=Default\n"
+                      "export OS_REGION_NAME=RegionOne\n"
+                      "export OS_INTERFACE=public\n",
+                      auth_url, password);
+}
+
+/* An existing openrc keeps its password (only init knew it) but follows a
+ * new --listen/--public-url: its OS_AUTH_URL line is rewritten. */
+static int refresh_openrc_url(const char *path, const char *auth_url, struct st_err **err)
+{
+    st_autofree char *old = NULL;
+    int r = st_read_file(path, 64 * 1024, &old, NULL, err);
+    if (r < 0)
+        return r;
+    st_autofree char *line = st_sprintf("export OS_AUTH_URL=%s/identity/v3\n", auth_url);
+    char *start = strstr(old, "export OS_AUTH_URL=");
+    if (!start)
+        return 0;
+    char *end = strchr(start, '\n');
+    end = end ? end + 1 : start + strlen(start);
+    if ((size_t)(end - start) == strlen(line) && strncmp(start, line, strlen(line)) == 0)
+        return 0;
+    *start = '\0';
+    st_autofree char *text = st_sprintf("%s%s%s", old, line, end);
+    return st_write_file_atomic(path, text, strlen(text), 0600, err);
+}
+
 int st_daemon_init(const struct st_daemon_config *cfg, struct st_err **err)
 {
     int r = st_mkdir_p(cfg->data_dir, 0700, err);
@@ -65,5 +108,31 @@ int st_daemon_init(const struct st_daemon_config *cfg, struct st_err **err)
     r = ensure_cluster_record(kv, err);
     if (r < 0)
         return st_err_prefix(err, r, "writing cluster record");
+
+    st_autoptr(st_identity) identity = NULL;
+    r = st_identity_new(kv, NULL, &identity, err);
+    if (r < 0)
+        return st_err_prefix(err, r, "opening identity");
+    st_autofree char *password = NULL;
+    r = st_identity_bootstrap(identity, &password, err);
+    if (r < 0)
+        return st_err_prefix(err, r, "bootstrapping identity");
+    st_autofree char *openrc = st_daemon_openrc_path(cfg);
+    if (password) {
+        st_autofree char *text = openrc_text(cfg->public_url, password);
+        r = st_write_file_atomic(openrc, text, strlen(text), 0600, err);
+        explicit_bzero(text, strlen(text));
+        explicit_bzero(password, strlen(password));
+        if (r < 0)
+            return st_err_prefix(err, r, "writing admin credentials");
+    } else if (access(openrc, F_OK) == 0) {
+        r = refresh_openrc_url(openrc, cfg->public_url, err);
+        if (r < 0)
+            return st_err_prefix(err, r, "updating %s", openrc);
+    } else {
+        st_log_warn("openrc_missing", "path=%s hint=\"the admin user exists but its credentials "
+                                      "file is gone; reset the password with stratos user set\"",
+                    openrc);
+    }
     return 0;
 }

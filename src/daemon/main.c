@@ -3,6 +3,7 @@
  * file is the edge where errors are printed and turned into exit codes. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "daemon/config.h"
 #include "daemon/init.h"
@@ -14,6 +15,8 @@
 int main(int argc, char **argv)
 {
     st_autoptr(st_err) err = NULL;
+    /* The store, the audit log and admin-openrc hold secrets or their hashes. */
+    umask(077);
     struct st_daemon_config cfg;
     int r = st_daemon_config_load(argc, argv, &cfg, &err);
     if (r < 0) {

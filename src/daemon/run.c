@@ -7,10 +7,14 @@
 #include <signal.h>
 #include <string.h>
 
+#include "api/app.h"
+#include "api/audit.h"
 #include "api/router.h"
 #include "api/server.h"
 #include "api/system.h"
 #include "daemon/init.h"
+#include "daemon/routes.h"
+#include "identity/identity.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
 #include "lib/times.h"
@@ -63,13 +67,30 @@ int st_daemon_run(const struct st_daemon_config *cfg, struct st_err **err)
     if (r < 0)
         return st_err_prefix(err, r, "opening store");
 
-    st_autoptr(st_router) router = st_router_new(kv);
+    struct st_identity_config icfg = {.token_ttl_s = cfg->token_ttl_s};
+    st_autoptr(st_identity) identity = NULL;
+    r = st_identity_new(kv, &icfg, &identity, err);
+    if (r < 0)
+        return st_err_prefix(err, r, "opening identity");
+
+    st_autofree char *audit_path = st_sprintf("%s/%s", cfg->data_dir, ST_DAEMON_AUDIT_FILE);
+    st_autoptr(st_audit) audit = NULL;
+    r = st_audit_open(audit_path, &audit, err);
+    if (r < 0)
+        return r;
+
+    /* The public URL goes into the catalog; with port 0 it is known only
+     * once the server has bound, so it is completed below. */
+    st_autofree char *public_url = st_strdup(cfg->public_url);
+    struct st_api_app app = {.kv = kv, .identity = identity, .public_url = public_url};
+    st_autoptr(st_router) router = st_router_new(&app);
+    st_api_audit_install(router, audit);
     struct st_api_system sys = {
         .store_check = check_store,
         .userdata = kv,
         .role = st_daemon_role_name(cfg->role),
     };
-    r = st_api_system_register(router, &sys, err);
+    r = st_daemon_routes_register(router, &app, &sys, err);
     if (r < 0)
         return r;
 
@@ -85,11 +106,17 @@ int st_daemon_run(const struct st_daemon_config *cfg, struct st_err **err)
     r = st_api_server_start(&scfg, router, &srv, err);
     if (r < 0)
         return st_err_prefix(err, r, "starting API server on %s", cfg->listen);
+    size_t ul = strlen(public_url);
+    st_autofree char *bound_url = NULL; /* both strings live until shutdown */
+    if (ul > 2 && strcmp(public_url + ul - 2, ":0") == 0) {
+        bound_url = st_sprintf("%.*s:%u", (int)(ul - 2), public_url, st_api_server_port(srv));
+        __atomic_store_n(&app.public_url, bound_url, __ATOMIC_RELEASE);
+    }
 
     st_log_info("stratosd_ready",
                 "version=%s role=%s listen=%s port=%u public_url=%s data_dir=%s startup_ms=%.1f",
                 ST_VERSION, st_daemon_role_name(cfg->role), cfg->listen,
-                st_api_server_port(srv), cfg->public_url, cfg->data_dir,
+                st_api_server_port(srv), app.public_url, cfg->data_dir,
                 (st_time_mono_ns() - t0) / 1e6);
 
     int sig = wait_for_signal();

@@ -1,0 +1,21 @@
+/* Registration of every API family; see routes.h. */
+#include "routes.h"
+
+#include "api/app.h"
+#include "api/auth.h"
+#include "api/keystone.h"
+#include "api/router.h"
+#include "api/system.h"
+
+int st_daemon_routes_register(struct st_router *r, struct st_api_app *app,
+                              const struct st_api_system *sys, struct st_err **err)
+{
+    st_api_auth_install(r);
+    int ret = st_api_system_register(r, sys, err);
+    if (ret < 0)
+        return ret;
+    ret = st_api_keystone_register(r, app, err);
+    if (ret < 0)
+        return st_err_prefix(err, ret, "registering Keystone routes");
+    return 0;
+}
