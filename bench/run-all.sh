@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every benchmark against one build dir; each prints its own figures.
+#   bench/run-all.sh [builddir]   (default: build)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+build="${1:-build}"
+for b in daemon-footprint api-get api-auth store-put token; do
+    echo "=== $b"
+    "$here/$b.sh" "$build"
+    echo
+done
