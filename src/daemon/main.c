@@ -42,8 +42,11 @@ int main(int argc, char **argv)
         break;
     case ST_DAEMON_INIT:
         r = st_daemon_init(&cfg, &err);
-        if (r == 0)
+        if (r == 0) {
+            st_autofree char *openrc = st_daemon_openrc_path(&cfg);
             printf("stratos data dir ready: %s\n", cfg.data_dir);
+            printf("admin credentials: %s (source it to use stratos or openstack)\n", openrc);
+        }
         break;
     case ST_DAEMON_RUN:
         r = st_daemon_run(&cfg, &err);
