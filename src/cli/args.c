@@ -192,9 +192,36 @@ int st_cli_args_parse(const struct st_cli_option *const *tables, size_t n_tables
     return 0;
 }
 
+/* The table holding o, so that group numbers compare within one table. */
+static size_t table_of(const struct st_cli_option *const *tables, size_t n_tables,
+                       const struct st_cli_option *o)
+{
+    for (size_t t = 0; t < n_tables; t++)
+        for (const struct st_cli_option *p = tables[t]; p && p->name; p++)
+            if (p == o)
+                return t;
+    return n_tables;
+}
+
 int st_cli_args_check(const struct st_cli_args *a, const struct st_cli_option *const *tables,
                       size_t n_tables, const struct st_cli_arg *args, struct st_err **err)
 {
+    /* argparse names the later option first: the one that broke the rule */
+    for (size_t i = 0; i < a->n_opts; i++) {
+        const struct st_cli_option *o = a->opts[i].opt;
+        if (!o->group)
+            continue;
+        for (size_t j = 0; j < i; j++) {
+            const struct st_cli_option *p = a->opts[j].opt;
+            if (p->group == o->group &&
+                table_of(tables, n_tables, p) == table_of(tables, n_tables, o)) {
+                st_autofree char *on = display_name(o);
+                st_autofree char *pn = display_name(p);
+                return st_err_set(err, -EINVAL, "argument %s: not allowed with argument %s", on,
+                                  pn);
+            }
+        }
+    }
     char *buf = NULL;
     size_t len;
     FILE *f = open_memstream(&buf, &len);

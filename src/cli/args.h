@@ -26,7 +26,29 @@ struct st_cli_option {
     const char *help;
     const char *const *choices; /* NULL-terminated allowed values, or NULL */
     bool required;
+    /* Options of one table sharing a nonzero group exclude each other, as
+     * argparse's add_mutually_exclusive_group: "[--enable | --disable]". */
+    unsigned group;
 };
+
+/* Table rows for the common cases: a valued option, a flag (in an
+ * exclusive group, or 0), a repeatable option, and the end of a table. */
+#define ST_CLI_VALUE(name, metavar, help)                                                          \
+    {                                                                                              \
+        name, 0, ST_CLI_OPT_VALUE, metavar, help, NULL, false, 0                                   \
+    }
+#define ST_CLI_FLAG(name, help, group)                                                             \
+    {                                                                                              \
+        name, 0, ST_CLI_OPT_FLAG, NULL, help, NULL, false, group                                   \
+    }
+#define ST_CLI_APPEND(name, metavar, help)                                                         \
+    {                                                                                              \
+        name, 0, ST_CLI_OPT_APPEND, metavar, help, NULL, false, 0                                  \
+    }
+#define ST_CLI_OPTIONS_END                                                                         \
+    {                                                                                              \
+        NULL, 0, 0, NULL, NULL, NULL, false, 0                                                     \
+    }
 
 enum st_cli_arg_flags {
     ST_CLI_ARG_OPTIONAL = 1 << 0, /* may be absent */
@@ -63,7 +85,9 @@ int st_cli_args_parse(const struct st_cli_option *const *tables, size_t n_tables
                       char *const *argv, bool known_only, struct st_cli_args *ret,
                       struct st_err **err);
 
-/* -EINVAL "the following arguments are required: --flavor, <name>" when a
+/* -EINVAL "argument --disable: not allowed with argument --enable" when two
+ * options of one exclusive group are given; "the following arguments are
+ * required: --flavor, <name>" when a
  * required option or positional is missing; "unrecognized arguments: x"
  * when there are more positionals than args takes. */
 int st_cli_args_check(const struct st_cli_args *a, const struct st_cli_option *const *tables,

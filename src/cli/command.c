@@ -6,8 +6,16 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
+#include "auth.h"
+#include "cmd_identity_project.h"
+#include "cmd_identity_role.h"
+#include "cmd_identity_token.h"
+#include "cmd_identity_user.h"
 #include "cmd_system.h"
 #include "http.h"
 #include "lib/cleanup.h"
@@ -27,8 +35,8 @@ static const struct st_cli_command builtin_commands[] = {
 
 /* Every command table; a new resource adds its table here. */
 static const struct st_cli_command *const command_tables[] = {
-    builtin_commands,
-    st_cli_system_commands,
+    builtin_commands,        st_cli_system_commands, st_cli_token_commands,
+    st_cli_project_commands, st_cli_user_commands,   st_cli_role_commands,
 };
 
 /* ---- output options (cliff's, for show and list commands) ---- */
@@ -41,45 +49,46 @@ static const char *const quote_modes[] = {"all", "minimal", "none", "nonnumeric"
     {                                                                                              \
         "column", 'c', ST_CLI_OPT_APPEND, "COLUMN",                                                \
             "specify the column(s) to include, can be repeated to show multiple columns", NULL,    \
-            false                                                                                  \
+            false, 0                                                                               \
     }
 #define OPT_NOINDENT                                                                               \
     {                                                                                              \
-        "noindent", 0, ST_CLI_OPT_FLAG, NULL, "whether to disable indenting the JSON", NULL, false \
+        "noindent", 0, ST_CLI_OPT_FLAG, NULL, "whether to disable indenting the JSON", NULL,       \
+            false, 0                                                                               \
     }
 
 static const struct st_cli_option show_output_options[] = {
     {"format", 'f', ST_CLI_OPT_VALUE, NULL, "the output format, defaults to table", show_formats,
-     false},
+     false, 0},
     OPT_COLUMN,
     OPT_NOINDENT,
-    {"prefix", 0, ST_CLI_OPT_VALUE, "PREFIX", "add a prefix to all variable names", NULL, false},
-    {NULL, 0, 0, NULL, NULL, NULL, false},
+    {"prefix", 0, ST_CLI_OPT_VALUE, "PREFIX", "add a prefix to all variable names", NULL, false, 0},
+    {NULL, 0, 0, NULL, NULL, NULL, false, 0},
 };
 
 static const struct st_cli_option list_output_options[] = {
     {"format", 'f', ST_CLI_OPT_VALUE, NULL, "the output format, defaults to table", list_formats,
-     false},
+     false, 0},
     OPT_COLUMN,
     {"quote", 0, ST_CLI_OPT_VALUE, NULL, "when to include quotes, defaults to nonnumeric",
-     quote_modes, false},
+     quote_modes, false, 0},
     OPT_NOINDENT,
     {"print-empty", 0, ST_CLI_OPT_FLAG, NULL, "Print empty table if there is no data to show.",
-     NULL, false},
+     NULL, false, 0},
     {"sort-column", 0, ST_CLI_OPT_APPEND, "SORT_COLUMN",
      "specify the column(s) to sort the data (columns specified first have a priority, "
      "non-existing columns are ignored), can be repeated",
-     NULL, false},
+     NULL, false, 0},
     {"sort-ascending", 0, ST_CLI_OPT_FLAG, NULL, "sort the column(s) in ascending order", NULL,
-     false},
+     false, 1},
     {"sort-descending", 0, ST_CLI_OPT_FLAG, NULL, "sort the column(s) in descending order", NULL,
-     false},
-    {NULL, 0, 0, NULL, NULL, NULL, false},
+     false, 1},
+    {NULL, 0, 0, NULL, NULL, NULL, false, 0},
 };
 
 static const struct st_cli_option help_option[] = {
-    {"help", 'h', ST_CLI_OPT_FLAG, NULL, "show this help message and exit", NULL, false},
-    {NULL, 0, 0, NULL, NULL, NULL, false},
+    {"help", 'h', ST_CLI_OPT_FLAG, NULL, "show this help message and exit", NULL, false, 0},
+    {NULL, 0, 0, NULL, NULL, NULL, false, 0},
 };
 
 static const struct st_cli_option *output_options(const struct st_cli_command *cmd)
@@ -182,13 +191,62 @@ static size_t print_suggestions(FILE *f, const char *word)
 
 /* ---- help ---- */
 
+/* argparse's width: $COLUMNS, else the terminal's, else 80; minus 2. */
+static size_t text_width(void)
+{
+    long cols = 0;
+    const char *env = getenv("COLUMNS");
+    if (env)
+        cols = strtol(env, NULL, 10);
+    struct winsize ws;
+    if (cols <= 0 && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        cols = ws.ws_col;
+    if (cols <= 0)
+        cols = 80;
+    return cols > 13 ? (size_t)cols - 2 : 11;
+}
+
+/* Greedy word wrap of text into lines of at most width characters (a
+ * longer word gets a line of its own), as textwrap.wrap for plain prose:
+ * the first line printed as is, the others after indent spaces. */
+static void wrap_text(FILE *f, const char *text, size_t width, size_t indent)
+{
+    size_t line = 0;
+    bool first_word = true;
+    for (const char *p = text; *p;) {
+        while (*p == ' ' || *p == '\n')
+            p++;
+        if (!*p)
+            break;
+        size_t n = strcspn(p, " \n");
+        if (!first_word && line + 1 + n > width) {
+            fprintf(f, "\n%*s", (int)indent, "");
+            line = 0;
+            first_word = true;
+        }
+        if (!first_word) {
+            fputc(' ', f);
+            line++;
+        }
+        fwrite(p, 1, n, f);
+        line += n;
+        first_word = false;
+        p += n;
+    }
+    fputc('\n', f);
+}
+
 static void help_line(FILE *f, const char *invocation, const char *help, size_t column)
 {
-    /* argparse: the help starts at `column`, or on the next line */
+    /* argparse: the help starts at `column`, or on the next line, and wraps
+     * at the text width */
+    size_t width = text_width();
+    size_t help_width = width > column + 11 ? width - column : 11;
     if (strlen(invocation) + 4 <= column)
-        fprintf(f, "  %-*s  %s\n", (int)(column - 4), invocation, help ? help : "");
+        fprintf(f, "  %-*s  ", (int)(column - 4), invocation);
     else
-        fprintf(f, "  %s\n%*s%s\n", invocation, (int)column, "", help ? help : "");
+        fprintf(f, "  %s\n%*s", invocation, (int)column, "");
+    wrap_text(f, help ? help : "", help_width, column);
 }
 
 static size_t help_column(const struct st_cli_option *const *tables, size_t n_tables,
@@ -249,23 +307,141 @@ static void print_global_help(FILE *f)
     free(all);
 }
 
+static void push_part(char ***parts, size_t *n, char *part)
+{
+    *parts = st_xrealloc(*parts, (*n + 1) * sizeof(**parts));
+    (*parts)[(*n)++] = part;
+}
+
+/* argparse's get_lines: the parts joined by spaces into lines of at most
+ * width, each line after indent spaces; with a prefix (of prefix_len
+ * characters, already printed), the first line is not indented. The lines
+ * are appended to *lines. */
+static void get_lines(char *const *parts, size_t n, size_t indent, long prefix_len, size_t width,
+                      char ***lines, size_t *n_lines)
+{
+    char *buf = NULL;
+    size_t len;
+    FILE *line = NULL;
+    size_t first_line = *n_lines;
+    long line_len = prefix_len >= 0 ? prefix_len - 1 : (long)indent - 1;
+    bool empty = true;
+    for (size_t i = 0; i < n; i++) {
+        long k = (long)strlen(parts[i]);
+        if (line_len + 1 + k > (long)width && !empty) {
+            fclose(line);
+            push_part(lines, n_lines, buf);
+            line = NULL;
+            empty = true;
+            line_len = (long)indent - 1;
+        }
+        if (!line) {
+            line = open_memstream(&buf, &len);
+            if (!line)
+                abort();
+            fprintf(line, "%*s", (int)indent, "");
+        }
+        fprintf(line, "%s%s", empty ? "" : " ", parts[i]);
+        empty = false;
+        line_len += k + 1;
+    }
+    if (line) {
+        fclose(line);
+        push_part(lines, n_lines, buf);
+    }
+    if (prefix_len >= 0 && *n_lines > first_line) {
+        char *l = (*lines)[first_line];
+        memmove(l, l + indent, strlen(l + indent) + 1);
+    }
+}
+
 static void print_usage(FILE *f, const struct st_cli_command *cmd)
 {
-    fprintf(f, "usage: stratos %s [-h]", cmd->name);
+    char **opt_parts = NULL, **pos_parts = NULL;
+    size_t n_opt = 0, n_pos = 0;
+    push_part(&opt_parts, &n_opt, st_strdup("[-h]"));
     const struct st_cli_option *const tables[] = {output_options(cmd), cmd->options};
     for (size_t t = 0; t < ST_ARRAY_SIZE(tables); t++)
         for (const struct st_cli_option *o = tables[t]; o && o->name; o++) {
             st_autofree char *s = st_cli_option_synopsis(o, true);
-            fprintf(f, o->required ? " %s" : " [%s]", s);
+            if (!o->group) {
+                push_part(&opt_parts, &n_opt, st_sprintf(o->required ? "%s" : "[%s]", s));
+                continue;
+            }
+            /* an exclusive group, as argparse shows it: [--enable | --disable] */
+            bool first = o == tables[t] || o[-1].group != o->group;
+            bool last = !o[1].name || o[1].group != o->group;
+            if (first) {
+                push_part(&opt_parts, &n_opt, st_sprintf("[%s%s", s, last ? "]" : ""));
+            } else {
+                char *prev = opt_parts[n_opt - 1];
+                opt_parts[n_opt - 1] = st_sprintf("%s | %s%s", prev, s, last ? "]" : "");
+                free(prev);
+            }
         }
     for (const struct st_cli_arg *a = cmd->args; a && a->metavar; a++) {
-        if (a->flags & ST_CLI_ARG_MULTI)
-            fprintf(f, (a->flags & ST_CLI_ARG_OPTIONAL) ? " [%s ...]" : " %s [%s ...]", a->metavar,
-                    a->metavar);
-        else
-            fprintf(f, (a->flags & ST_CLI_ARG_OPTIONAL) ? " [%s]" : " %s", a->metavar);
+        if (a->flags & ST_CLI_ARG_MULTI) {
+            if (!(a->flags & ST_CLI_ARG_OPTIONAL))
+                push_part(&pos_parts, &n_pos, st_strdup(a->metavar));
+            push_part(&pos_parts, &n_pos, st_sprintf("[%s ...]", a->metavar));
+        } else {
+            push_part(&pos_parts, &n_pos,
+                      st_sprintf((a->flags & ST_CLI_ARG_OPTIONAL) ? "[%s]" : "%s", a->metavar));
+        }
+    }
+
+    /* argparse's _format_usage: one line when it fits, else wrapped */
+    const char *prefix = "usage: ";
+    char *prog = st_sprintf("stratos %s", cmd->name);
+    size_t width = text_width(), total = strlen(prefix) + strlen(prog);
+    for (size_t i = 0; i < n_opt; i++)
+        total += 1 + strlen(opt_parts[i]);
+    for (size_t i = 0; i < n_pos; i++)
+        total += 1 + strlen(pos_parts[i]);
+    char **lines = NULL;
+    size_t n_lines = 0;
+    if (total <= width) {
+        char **all = NULL;
+        size_t n_all = 0;
+        push_part(&all, &n_all, prog);
+        for (size_t i = 0; i < n_opt; i++)
+            push_part(&all, &n_all, opt_parts[i]);
+        for (size_t i = 0; i < n_pos; i++)
+            push_part(&all, &n_all, pos_parts[i]);
+        get_lines(all, n_all, 0, -1, SIZE_MAX / 2, &lines, &n_lines);
+        free(all);
+    } else if (4 * (strlen(prefix) + strlen(prog)) <= 3 * width) {
+        /* a short prog: the options after it, the positionals below */
+        size_t indent = strlen(prefix) + strlen(prog) + 1;
+        char **with_prog = NULL;
+        size_t n_with = 0;
+        push_part(&with_prog, &n_with, prog);
+        for (size_t i = 0; i < n_opt; i++)
+            push_part(&with_prog, &n_with, opt_parts[i]);
+        get_lines(with_prog, n_with, indent, (long)strlen(prefix), width, &lines, &n_lines);
+        get_lines(pos_parts, n_pos, indent, -1, width, &lines, &n_lines);
+        free(with_prog);
+    } else {
+        /* a long prog on its own line, the parts below */
+        size_t indent = strlen(prefix);
+        push_part(&lines, &n_lines, st_strdup(prog));
+        get_lines(opt_parts, n_opt, indent, -1, width, &lines, &n_lines);
+        get_lines(pos_parts, n_pos, indent, -1, width, &lines, &n_lines);
+    }
+    fputs(prefix, f);
+    for (size_t i = 0; i < n_lines; i++) {
+        fprintf(f, "%s%s", i ? "\n" : "", lines[i]);
+        free(lines[i]);
     }
     fputc('\n', f);
+    free(lines);
+    free(prog);
+    for (size_t i = 0; i < n_opt; i++)
+        free(opt_parts[i]);
+    for (size_t i = 0; i < n_pos; i++)
+        free(pos_parts[i]);
+    free(opt_parts);
+    free(pos_parts);
 }
 
 static void print_command_help(FILE *f, const struct st_cli_command *cmd)
@@ -378,7 +554,7 @@ int st_cli_ctx_http(struct st_cli_ctx *ctx, struct st_cli_http **ret, struct st_
         if (r < 0)
             return r;
         if (ctx->cmd->flags & ST_CLI_CMD_AUTH) {
-            r = st_cli_config_authenticate(ctx->cfg, h, err);
+            r = st_cli_config_authenticate(ctx->cfg, h, &ctx->auth, err);
             if (r < 0) {
                 st_cli_http_free(h);
                 return r;
@@ -388,6 +564,28 @@ int st_cli_ctx_http(struct st_cli_ctx *ctx, struct st_cli_http **ret, struct st_
     }
     *ret = ctx->http;
     return 0;
+}
+
+int st_cli_ctx_auth(struct st_cli_ctx *ctx, struct st_cli_auth **ret, struct st_err **err)
+{
+    struct st_cli_http *h;
+    int r = st_cli_ctx_http(ctx, &h, err);
+    if (r < 0)
+        return r;
+    if (!ctx->auth)
+        return st_err_set(err, -EINVAL, "command '%s' is not one that logs in", ctx->cmd->name);
+    *ret = ctx->auth;
+    return 0;
+}
+
+int st_cli_ctx_service_url(struct st_cli_ctx *ctx, const char *type, char **ret,
+                           struct st_err **err)
+{
+    struct st_cli_auth *a = NULL;
+    int r = st_cli_ctx_auth(ctx, &a, err);
+    if (r < 0)
+        return r;
+    return st_cli_auth_service_url(a, type, ret, err);
 }
 
 int st_cli_ctx_show(struct st_cli_ctx *ctx, const json_t *obj, struct st_err **err)
@@ -401,9 +599,10 @@ int st_cli_ctx_list(struct st_cli_ctx *ctx, const struct st_cli_column *cols, si
     return st_cli_output_list(ctx->out, &ctx->output, cols, n_cols, rows, err);
 }
 
-static void output_from_args(struct st_cli_output_opts *o, const struct st_cli_args *a)
+static void output_from_args(struct st_cli_output_opts *o, const struct st_cli_command *cmd,
+                             const struct st_cli_args *a)
 {
-    *o = (struct st_cli_output_opts){0};
+    *o = (struct st_cli_output_opts){.python_str = cmd->flags & ST_CLI_CMD_PY_STR};
     const char *fmt = st_cli_args_get(a, "format");
     if (fmt)
         st_cli_output_format_parse(fmt, &o->format); /* choices were checked */
@@ -496,16 +695,19 @@ int st_cli_run(int argc, char **argv, FILE *out, FILE *errf)
         rc = usage_error(errf, cmd, err);
         goto out_ctx;
     }
-    output_from_args(&ctx.output, &ctx.args);
+    output_from_args(&ctx.output, cmd, &ctx.args);
 
     rc = cmd->run(&ctx, &err);
     if (rc < 0) {
-        fprintf(errf, "stratos: %s\n", st_err_msg(err));
+        /* the bare message, as the openstack CLI prints it: scripts and the
+         * side-by-side tests compare the two clients' stderr */
+        fprintf(errf, "%s\n", st_err_msg(err));
         rc = 1;
     }
 
 out_ctx:
     st_cli_http_free(ctx.http);
+    st_cli_auth_free(ctx.auth);
     free(ctx.endpoint);
     st_cli_args_clear(&ctx.args);
 out_cfg:

@@ -4,7 +4,8 @@
  * words of the command line, parses its options (and the output options of
  * show and list commands), checks them, and runs it with a context that
  * hands out the configured HTTP client. Usage errors exit 2 as argparse's
- * do; runtime errors print "stratos: <message>" and exit 1. */
+ * do; runtime errors print the bare message on stderr and exit 1, as the
+ * openstack CLI does ("No project with a name or ID of 'x' exists."). */
 #pragma once
 
 #include <jansson.h>
@@ -15,6 +16,7 @@
 #include "lib/err.h"
 #include "output.h"
 
+struct st_cli_auth;
 struct st_cli_ctx;
 struct st_cli_http;
 
@@ -22,6 +24,9 @@ enum st_cli_command_flags {
     ST_CLI_CMD_SHOW = 1 << 0, /* prints one object: -f table|json|shell|value|yaml, -c */
     ST_CLI_CMD_LIST = 1 << 1, /* prints rows: -f csv|json|table|value|yaml, -c, --sort-column */
     ST_CLI_CMD_AUTH = 1 << 2, /* needs a token: the HTTP client is authenticated first */
+    /* objects and arrays print as Python's str() ("{}", "['a']"): cliff's
+     * rendering of the server's values when the command has no formatters */
+    ST_CLI_CMD_PY_STR = 1 << 3,
 };
 
 struct st_cli_command {
@@ -44,6 +49,7 @@ struct st_cli_ctx {
     FILE *out;
     FILE *err;
     struct st_cli_http *http; /* made on first use; see st_cli_ctx_http */
+    struct st_cli_auth *auth; /* who is logged in, the catalog (ST_CLI_CMD_AUTH) */
     char *endpoint;
 };
 
@@ -53,6 +59,13 @@ struct st_cli_ctx {
 int st_cli_ctx_http(struct st_cli_ctx *ctx, struct st_cli_http **ret, struct st_err **err);
 /* The stratosd base URL the command talks to. */
 int st_cli_ctx_endpoint(struct st_cli_ctx *ctx, const char **ret, struct st_err **err);
+/* The login of an ST_CLI_CMD_AUTH command (authenticating on first use).
+ * Borrowed. */
+int st_cli_ctx_auth(struct st_cli_ctx *ctx, struct st_cli_auth **ret, struct st_err **err);
+/* The URL of a service ("identity", "compute", ...) from the catalog, as
+ * st_cli_auth_service_url; the caller frees it. */
+int st_cli_ctx_service_url(struct st_cli_ctx *ctx, const char *type, char **ret,
+                           struct st_err **err);
 
 /* Print results with the user's output options. */
 int st_cli_ctx_show(struct st_cli_ctx *ctx, const json_t *obj, struct st_err **err);

@@ -10,42 +10,59 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth.h"
 #include "http.h"
 #include "lib/cleanup.h"
 
 const struct st_cli_option st_cli_global_options[] = {
-    {"version", 0, ST_CLI_OPT_FLAG, NULL, "show program's version number and exit", NULL, false},
-    {"help", 'h', ST_CLI_OPT_FLAG, NULL, "show this help message and exit", NULL, false},
+    {"version", 0, ST_CLI_OPT_FLAG, NULL, "show program's version number and exit", NULL, false, 0},
+    {"help", 'h', ST_CLI_OPT_FLAG, NULL, "show this help message and exit", NULL, false, 0},
     {"debug", 0, ST_CLI_OPT_FLAG, NULL,
-     "show every HTTP request and response on stderr (tokens and passwords hidden)", NULL, false},
+     "show every HTTP request and response on stderr (tokens and passwords hidden)", NULL, false,
+     0},
     {"os-endpoint", 0, ST_CLI_OPT_VALUE, "<url>",
      "stratosd base URL (Env: STRATOS_URL; default: the host of the auth URL, else "
      "http://127.0.0.1:8080)",
-     NULL, false},
+     NULL, false, 0},
     {"os-auth-url", 0, ST_CLI_OPT_VALUE, "<auth-url>", "Authentication URL (Env: OS_AUTH_URL)",
-     NULL, false},
+     NULL, false, 0},
     {"os-username", 0, ST_CLI_OPT_VALUE, "<auth-username>",
-     "Authentication username (Env: OS_USERNAME)", NULL, false},
+     "Authentication username (Env: OS_USERNAME)", NULL, false, 0},
+    {"os-user-id", 0, ST_CLI_OPT_VALUE, "<auth-user-id>",
+     "Authentication user ID, instead of the name (Env: OS_USER_ID)", NULL, false, 0},
     {"os-password", 0, ST_CLI_OPT_VALUE, "<auth-password>",
-     "Authentication password (Env: OS_PASSWORD)", NULL, false},
+     "Authentication password (Env: OS_PASSWORD)", NULL, false, 0},
     {"os-project-name", 0, ST_CLI_OPT_VALUE, "<auth-project-name>",
-     "Project name to scope to (Env: OS_PROJECT_NAME)", NULL, false},
+     "Project name to scope to (Env: OS_PROJECT_NAME)", NULL, false, 0},
     {"os-project-id", 0, ST_CLI_OPT_VALUE, "<auth-project-id>",
-     "Project ID to scope to (Env: OS_PROJECT_ID)", NULL, false},
+     "Project ID to scope to (Env: OS_PROJECT_ID)", NULL, false, 0},
     {"os-user-domain-name", 0, ST_CLI_OPT_VALUE, "<auth-user-domain-name>",
-     "Domain name of the user (Env: OS_USER_DOMAIN_NAME)", NULL, false},
+     "Domain name of the user (Env: OS_USER_DOMAIN_NAME)", NULL, false, 0},
+    {"os-user-domain-id", 0, ST_CLI_OPT_VALUE, "<auth-user-domain-id>",
+     "Domain ID of the user (Env: OS_USER_DOMAIN_ID)", NULL, false, 0},
     {"os-project-domain-name", 0, ST_CLI_OPT_VALUE, "<auth-project-domain-name>",
-     "Domain name of the project (Env: OS_PROJECT_DOMAIN_NAME)", NULL, false},
+     "Domain name of the project (Env: OS_PROJECT_DOMAIN_NAME)", NULL, false, 0},
+    {"os-project-domain-id", 0, ST_CLI_OPT_VALUE, "<auth-project-domain-id>",
+     "Domain ID of the project (Env: OS_PROJECT_DOMAIN_ID)", NULL, false, 0},
+    {"os-default-domain", 0, ST_CLI_OPT_VALUE, "<auth-domain>",
+     "Default domain ID of the user and the project when no domain is given, default=default "
+     "(Env: OS_DEFAULT_DOMAIN)",
+     NULL, false, 0},
     {"os-region-name", 0, ST_CLI_OPT_VALUE, "<auth-region-name>",
-     "Authentication region name (Env: OS_REGION_NAME)", NULL, false},
+     "Authentication region name (Env: OS_REGION_NAME)", NULL, false, 0},
+    {"os-interface", 0, ST_CLI_OPT_VALUE, "<interface>",
+     "Select an interface type of the catalog: public, internal or admin, default=public (Env: "
+     "OS_INTERFACE)",
+     NULL, false, 0},
     {"os-token", 0, ST_CLI_OPT_VALUE, "<auth-token>", "Authentication token (Env: OS_TOKEN)", NULL,
-     false},
+     false, 0},
     {"os-cacert", 0, ST_CLI_OPT_VALUE, "<ca-bundle-file>",
-     "CA certificate bundle file (Env: OS_CACERT)", NULL, false},
+     "CA certificate bundle file (Env: OS_CACERT)", NULL, false, 0},
     {"insecure", 0, ST_CLI_OPT_FLAG, NULL,
-     "Disable server certificate verification (Env: OS_INSECURE)", NULL, false},
-    {"timeout", 0, ST_CLI_OPT_VALUE, "<seconds>", "Set request timeout (in seconds)", NULL, false},
-    {NULL, 0, 0, NULL, NULL, NULL, false},
+     "Disable server certificate verification (Env: OS_INSECURE)", NULL, false, 0},
+    {"timeout", 0, ST_CLI_OPT_VALUE, "<seconds>", "Set request timeout (in seconds)", NULL, false,
+     0},
+    {NULL, 0, 0, NULL, NULL, NULL, false, 0},
 };
 
 /* The config field and environment variable behind each global option. */
@@ -57,13 +74,19 @@ static const struct {
     {"os-endpoint", "STRATOS_URL", offsetof(struct st_cli_config, endpoint)},
     {"os-auth-url", "OS_AUTH_URL", offsetof(struct st_cli_config, auth_url)},
     {"os-username", "OS_USERNAME", offsetof(struct st_cli_config, username)},
+    {"os-user-id", "OS_USER_ID", offsetof(struct st_cli_config, user_id)},
     {"os-password", "OS_PASSWORD", offsetof(struct st_cli_config, password)},
     {"os-project-name", "OS_PROJECT_NAME", offsetof(struct st_cli_config, project_name)},
     {"os-project-id", "OS_PROJECT_ID", offsetof(struct st_cli_config, project_id)},
     {"os-user-domain-name", "OS_USER_DOMAIN_NAME",
      offsetof(struct st_cli_config, user_domain_name)},
+    {"os-user-domain-id", "OS_USER_DOMAIN_ID", offsetof(struct st_cli_config, user_domain_id)},
     {"os-project-domain-name", "OS_PROJECT_DOMAIN_NAME",
      offsetof(struct st_cli_config, project_domain_name)},
+    {"os-project-domain-id", "OS_PROJECT_DOMAIN_ID",
+     offsetof(struct st_cli_config, project_domain_id)},
+    {"os-default-domain", "OS_DEFAULT_DOMAIN", offsetof(struct st_cli_config, default_domain)},
+    {"os-interface", "OS_INTERFACE", offsetof(struct st_cli_config, interface)},
     {"os-region-name", "OS_REGION_NAME", offsetof(struct st_cli_config, region_name)},
     {"os-token", "OS_TOKEN", offsetof(struct st_cli_config, token)},
     {"os-cacert", "OS_CACERT", offsetof(struct st_cli_config, cacert)},
@@ -175,19 +198,17 @@ int st_cli_config_endpoint(const struct st_cli_config *cfg, char **ret, struct s
 }
 
 int st_cli_config_authenticate(const struct st_cli_config *cfg, struct st_cli_http *http,
-                               struct st_err **err)
+                               struct st_cli_auth **ret, struct st_err **err)
 {
-    if (cfg->token && *cfg->token) {
-        st_cli_http_set_token(http, cfg->token);
-        return 0;
-    }
-    /* Keystone goes here: POST /identity/v3/auth/tokens with the password
-     * method and the project scope, X-Subject-Token as the token, and the
-     * catalog for the endpoints of the other services. */
-    if (cfg->username || cfg->password)
-        return st_err_set(err, -EOPNOTSUPP,
-                          "password authentication is not supported yet: set --os-token or "
-                          "OS_TOKEN");
-    return st_err_set(err, -EACCES,
-                      "missing credentials: set --os-token or OS_TOKEN (or source an openrc file)");
+    if (cfg->token && *cfg->token)
+        return st_cli_auth_from_token(cfg, http, ret, err);
+    /* the openstack CLI's words for what is missing, in its order */
+    if (!cfg->auth_url || !*cfg->auth_url)
+        return st_err_set(err, -EINVAL, "Missing value auth-url required for auth plugin password");
+    if ((!cfg->username || !*cfg->username) && (!cfg->user_id || !*cfg->user_id))
+        return st_err_set(err, -EINVAL,
+                          "Missing parameter(s): \nSet a username with --os-username, OS_USERNAME, "
+                          "or auth.username or set a user-id with --os-user-id, OS_USER_ID, or "
+                          "auth.user_id");
+    return st_cli_auth_login(cfg, http, ret, err);
 }

@@ -306,6 +306,14 @@ int st_cli_http_request(struct st_cli_http *h, const char *method, const char *p
                         const char *content_type, const void *body, size_t body_len,
                         struct st_cli_http_response *ret, struct st_err **err)
 {
+    return st_cli_http_request_with(h, method, path, NULL, content_type, body, body_len, ret, err);
+}
+
+int st_cli_http_request_with(struct st_cli_http *h, const char *method, const char *path,
+                             const char *const *extra_headers, const char *content_type,
+                             const void *body, size_t body_len, struct st_cli_http_response *ret,
+                             struct st_err **err)
+{
     bool full = strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0;
     st_autofree char *url = full ? st_strdup(path) : st_sprintf("%s%s", h->base_url, path);
     struct st_cli_http_response resp = {0};
@@ -354,6 +362,8 @@ int st_cli_http_request(struct st_cli_http *h, const char *method, const char *p
         st_autofree char *tok = st_sprintf("X-Auth-Token: %s", h->token);
         headers = curl_slist_append(headers, tok);
     }
+    for (const char *const *x = extra_headers; x && *x; x++)
+        headers = curl_slist_append(headers, *x);
     headers = curl_slist_append(headers, "Expect:"); /* no 100-continue round trip */
     if (!headers)
         abort();
@@ -488,10 +498,17 @@ char *st_cli_http_error_message(long status, const char *reason, const char *bod
 int st_cli_http_json(struct st_cli_http *h, const char *method, const char *path,
                      const json_t *body, json_t **ret, struct st_err **err)
 {
+    return st_cli_http_json_with(h, method, path, NULL, body, ret, err);
+}
+
+int st_cli_http_json_with(struct st_cli_http *h, const char *method, const char *path,
+                          const char *const *headers, const json_t *body, json_t **ret,
+                          struct st_err **err)
+{
     st_autofree char *text = body ? st_json_dumps(body) : NULL;
     struct st_cli_http_response resp = {0};
-    int r = st_cli_http_request(h, method, path, "application/json", text, text ? strlen(text) : 0,
-                                &resp, err);
+    int r = st_cli_http_request_with(h, method, path, headers, "application/json", text,
+                                     text ? strlen(text) : 0, &resp, err);
     if (r < 0)
         return r;
     if (resp.status < 200 || resp.status >= 300) {
@@ -514,4 +531,15 @@ int st_cli_http_json(struct st_cli_http *h, const char *method, const char *path
     if (ret)
         *ret = j;
     return 0;
+}
+
+char *st_cli_http_escape(const char *s)
+{
+    /* curl_easy_escape needs no handle; it keeps only A-Z a-z 0-9 - . _ ~ */
+    char *e = curl_easy_escape(NULL, s, 0);
+    if (!e)
+        abort();
+    char *r = st_strdup(e);
+    curl_free(e);
+    return r;
 }

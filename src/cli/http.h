@@ -53,6 +53,12 @@ void st_cli_http_set_token(struct st_cli_http *h, const char *token);
 int st_cli_http_request(struct st_cli_http *h, const char *method, const char *path,
                         const char *content_type, const void *body, size_t body_len,
                         struct st_cli_http_response *ret, struct st_err **err);
+/* The same with extra request headers: NULL-terminated "Name: value" lines
+ * (Keystone's X-Subject-Token), or NULL. */
+int st_cli_http_request_with(struct st_cli_http *h, const char *method, const char *path,
+                             const char *const *headers, const char *content_type, const void *body,
+                             size_t body_len, struct st_cli_http_response *ret,
+                             struct st_err **err);
 void st_cli_http_response_clear(struct st_cli_http_response *resp);
 /* A response header by name (case-insensitive), or NULL. */
 const char *st_cli_http_response_header(const struct st_cli_http_response *resp, const char *name);
@@ -65,6 +71,14 @@ const char *st_cli_http_response_request_id(const struct st_cli_http_response *r
  * errno of st_cli_http_errno(). */
 int st_cli_http_json(struct st_cli_http *h, const char *method, const char *path,
                      const json_t *body, json_t **ret, struct st_err **err);
+/* The same with extra request headers, as st_cli_http_request_with. */
+int st_cli_http_json_with(struct st_cli_http *h, const char *method, const char *path,
+                          const char *const *headers, const json_t *body, json_t **ret,
+                          struct st_err **err);
+
+/* s percent-encoded for a URL path segment or query value (RFC 3986: all
+ * but unreserved characters), so that names with spaces or '&' survive. */
+char *st_cli_http_escape(const char *s);
 
 /* The message a user sees for an HTTP error: the server's message from any
  * OpenStack error shape ({"error": {"message"}}, {"itemNotFound":

@@ -24,7 +24,8 @@ struct grid {
     size_t n_cols;
     const json_t **cells; /* n_rows x n_cols, row-major, borrowed */
     size_t n_rows;
-    json_t *empty; /* the "" shown for a key missing from a list row */
+    json_t *empty;   /* the "" shown for a key missing from a list row */
+    bool python_str; /* containers as Python's str(), not format_dict/format_list */
 };
 
 static void grid_free(struct grid *g)
@@ -233,6 +234,89 @@ char *st_cli_output_cell(const json_t *v)
     FILE *f = mem_open(&buf, &len);
     write_cell(f, v);
     return mem_close(f, &buf);
+}
+
+/* Python's repr() of a str: single quotes unless the text holds a single
+ * quote and no double one; backslash escapes for the quote, the backslash
+ * and control characters; other characters as they are. */
+static void write_repr_string(FILE *f, const char *s, size_t n)
+{
+    bool has_single = memchr(s, '\'', n) != NULL, has_double = memchr(s, '"', n) != NULL;
+    char quote = has_single && !has_double ? '"' : '\'';
+    fputc(quote, f);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == (unsigned char)quote || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch == '\n')
+            fputs("\\n", f);
+        else if (ch == '\r')
+            fputs("\\r", f);
+        else if (ch == '\t')
+            fputs("\\t", f);
+        else if (ch < 0x20 || ch == 0x7f)
+            fprintf(f, "\\x%02x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc(quote, f);
+}
+
+static void write_repr(FILE *f, const json_t *v)
+{
+    const char *key;
+    json_t *val;
+    size_t i;
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        write_repr_string(f, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_OBJECT: {
+        /* a dict keeps the order the server sent */
+        bool first = true;
+        fputc('{', f);
+        json_object_foreach((json_t *)v, key, val)
+        {
+            fputs(first ? "" : ", ", f);
+            first = false;
+            write_repr_string(f, key, strlen(key));
+            fputs(": ", f);
+            write_repr(f, val);
+        }
+        fputc('}', f);
+        break;
+    }
+    case JSON_ARRAY:
+        fputc('[', f);
+        json_array_foreach((json_t *)v, i, val)
+        {
+            fputs(i ? ", " : "", f);
+            write_repr(f, val);
+        }
+        fputc(']', f);
+        break;
+    default:
+        write_cell(f, v);
+        break;
+    }
+}
+
+char *st_cli_output_repr(const json_t *v)
+{
+    char *buf = NULL;
+    size_t len;
+    FILE *f = mem_open(&buf, &len);
+    write_repr(f, v);
+    return mem_close(f, &buf);
+}
+
+/* The text of one cell of g: Python's str() of containers for commands that
+ * print the server's values untouched, as cliff does without formatters. */
+static char *grid_cell_text(const struct grid *g, const json_t *v)
+{
+    if (g->python_str && (json_is_object(v) || json_is_array(v)))
+        return st_cli_output_repr(v);
+    return st_cli_output_cell(v);
 }
 
 /* ---- the grid: building, selecting, sorting ---- */
@@ -448,7 +532,7 @@ static void emit_table(FILE *out, const char *const *headings, const struct grid
         widths[c] = text_width(headings[c], strlen(headings[c]));
     for (size_t r = 0; r < g->n_rows; r++)
         for (size_t c = 0; c < n; c++) {
-            char *t = texts[r * n + c] = st_cli_output_cell(g->cells[r * n + c]);
+            char *t = texts[r * n + c] = grid_cell_text(g, g->cells[r * n + c]);
             size_t len;
             for (size_t i = 0; text_line(t, i, &len); i++) {
                 size_t w = text_width(text_line(t, i, &len), len);
@@ -479,7 +563,7 @@ static void emit_table_list(FILE *out, const struct grid *g, bool print_empty)
 static void emit_table_show(FILE *out, const struct grid *g)
 {
     /* a Field/Value table: one row per column of the single data row */
-    struct grid t = {0};
+    struct grid t = {.python_str = g->python_str};
     const char *headings[] = {"Field", "Value"};
     t.n_cols = 2;
     t.n_rows = g->n_cols;
@@ -503,7 +587,7 @@ static void emit_value(FILE *out, const struct grid *g, bool show)
 {
     for (size_t r = 0; r < g->n_rows; r++) {
         for (size_t c = 0; c < g->n_cols; c++) {
-            st_autofree char *t = st_cli_output_cell(g->cells[r * g->n_cols + c]);
+            st_autofree char *t = grid_cell_text(g, g->cells[r * g->n_cols + c]);
             /* show prints one value per line, list one row per line */
             fprintf(out, "%s%s", t, show || c + 1 == g->n_cols ? "\n" : " ");
         }
@@ -520,7 +604,7 @@ static void emit_shell(FILE *out, const struct grid *g, const char *prefix)
             else if (*p == ' ' || *p == ':' || *p == '-')
                 *p = '_';
         }
-        st_autofree char *t = st_cli_output_cell(g->cells[c]);
+        st_autofree char *t = grid_cell_text(g, g->cells[c]);
         fprintf(out, "%s%s=\"", prefix ? prefix : "", name);
         for (const char *p = t; *p; p++) {
             if (*p == '"')
@@ -577,7 +661,7 @@ static void emit_csv(FILE *out, const struct grid *g, enum st_cli_csv_quote mode
             const json_t *v = g->cells[r * g->n_cols + c];
             if (c)
                 fputc(',', out);
-            st_autofree char *t = json_is_null(v) ? st_strdup("") : st_cli_output_cell(v);
+            st_autofree char *t = json_is_null(v) ? st_strdup("") : grid_cell_text(g, v);
             csv_field(out, t, json_is_number(v) || json_is_boolean(v), json_is_null(v), mode);
         }
         fputc('\n', out);
@@ -614,14 +698,30 @@ static void emit_json(FILE *out, const struct grid *g, bool show, bool noindent)
 
 /* ---- yaml ---- */
 
+/* The words PyYAML's resolvers read as booleans or null, each only in
+ * lower case, Capitalised or UPPER case ("yEs", "y" and "n" stay strings),
+ * and its infinities, NaN, "~", "=" and "<<". */
 static bool yaml_is_word(const char *s)
 {
-    static const char *const words[] = {"y",     "yes",  "n",    "no", "true", "false",
-                                        "on",    "off",  "null", "~",  ".inf", "-.inf",
-                                        "+.inf", ".nan", "<<",   "="};
-    for (size_t i = 0; i < ST_ARRAY_SIZE(words); i++)
-        if (strcasecmp(s, words[i]) == 0)
+    static const char *const words[] = {"yes", "no", "true", "false", "on", "off", "null"};
+    static const char *const exact[] = {
+        "~",      "=",      "<<",     ".inf",   ".Inf",   ".INF", "+.inf", "+.Inf",
+        "+.INF",  "-.inf",  "-.Inf",  "-.INF",  ".nan",   ".NaN", ".NAN",
+    };
+    for (size_t i = 0; i < ST_ARRAY_SIZE(exact); i++)
+        if (strcmp(s, exact[i]) == 0)
             return true;
+    for (size_t i = 0; i < ST_ARRAY_SIZE(words); i++) {
+        if (strcasecmp(s, words[i]) != 0)
+            continue;
+        bool upper = true, capital = s[0] >= 'A' && s[0] <= 'Z';
+        for (size_t j = 0; s[j]; j++) {
+            upper = upper && !(s[j] >= 'a' && s[j] <= 'z');
+            capital = capital && (j == 0 || !(s[j] >= 'A' && s[j] <= 'Z'));
+        }
+        if (strcmp(s, words[i]) == 0 || upper || capital)
+            return true;
+    }
     return false;
 }
 
@@ -839,7 +939,7 @@ int st_cli_output_show(FILE *out, const struct st_cli_output_opts *opts, const j
     if (!json_is_object(obj))
         return st_err_set(err, -EINVAL, "cannot show a JSON %s as fields",
                           json_is_array(obj) ? "array" : "scalar");
-    struct grid g = {0};
+    struct grid g = {.python_str = opts->python_str};
     g.n_cols = json_object_size(obj);
     g.n_rows = 1;
     g.names = st_new0(const char *, g.n_cols + 1);
@@ -863,7 +963,7 @@ int st_cli_output_list(FILE *out, const struct st_cli_output_opts *opts,
     if (!json_is_array(rows))
         return st_err_set(err, -EINVAL, "cannot list a JSON %s as rows",
                           json_is_object(rows) ? "object" : "scalar");
-    struct grid g = {0};
+    struct grid g = {.python_str = opts->python_str};
     g.n_cols = n_cols;
     g.n_rows = json_array_size(rows);
     g.names = st_new0(const char *, n_cols + 1);

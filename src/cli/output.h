@@ -43,6 +43,10 @@ struct st_cli_output_opts {
     bool print_empty;     /* --print-empty (table, list) */
     const char *prefix;   /* --prefix (shell) */
     enum st_cli_csv_quote quote;
+    /* Objects and arrays in text formats as Python's str() ("{}", "['a']",
+     * "{'k': True}") instead of key='value' lists: what cliff prints for
+     * commands that show the server's values without formatters (identity). */
+    bool python_str;
 };
 
 /* A list column: the heading the user sees (and names in -c / --sort-column)
@@ -69,6 +73,10 @@ int st_cli_output_list(FILE *out, const struct st_cli_output_opts *opts,
  * scalars as a sorted ", " list and arrays of objects one object per line,
  * as openstack's format_dict / format_list / format_list_of_dicts. */
 char *st_cli_output_cell(const json_t *v);
+
+/* Python's repr() of a value: strings quoted, dicts in the server's key
+ * order, True/False/None: "{'immutable': True}", "['a', 'b']". */
+char *st_cli_output_repr(const json_t *v);
 
 /* "table" | "json" | "value" | "yaml" | "shell" | "csv" → -EINVAL otherwise. */
 int st_cli_output_format_parse(const char *s, enum st_cli_format *ret);

@@ -82,7 +82,8 @@ int st_daemon_run(const struct st_daemon_config *cfg, struct st_err **err)
     /* The public URL goes into the catalog; with port 0 it is known only
      * once the server has bound, so it is completed below. */
     st_autofree char *public_url = st_strdup(cfg->public_url);
-    struct st_api_app app = {.kv = kv, .identity = identity, .public_url = public_url};
+    struct st_api_app app = {
+        .kv = kv, .identity = identity, .data_dir = cfg->data_dir, .public_url = public_url};
     st_autoptr(st_router) router = st_router_new(&app);
     st_api_audit_install(router, audit);
     struct st_api_system sys = {
