@@ -171,7 +171,7 @@ int st_cli_auth_login(const struct st_cli_config *cfg, struct st_cli_http *http,
     if (!cfg->password) {
         /* osc-lib asks on a terminal; a script gets told what is missing */
         int r = st_cli_prompt_password("Password: ", false, &password, NULL);
-        if (r < 0)
+        if (r < 0 || !*password)
             return st_err_set(err, -EACCES,
                               "No password entered, or found via --os-password or OS_PASSWORD");
     }

@@ -296,7 +296,7 @@ static void add_query(FILE *f, bool *first, const char *key, const char *value)
 static int run_assignment_list(struct st_cli_ctx *ctx, struct st_err **err)
 {
     const struct st_cli_args *a = &ctx->args;
-    int r;
+    int r = 0;
     st_autoptr(json_t) role = NULL;
     st_autoptr(json_t) user = NULL;
     st_autoptr(json_t) domain = NULL;

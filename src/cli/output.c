@@ -705,8 +705,8 @@ static bool yaml_is_word(const char *s)
 {
     static const char *const words[] = {"yes", "no", "true", "false", "on", "off", "null"};
     static const char *const exact[] = {
-        "~",      "=",      "<<",     ".inf",   ".Inf",   ".INF", "+.inf", "+.Inf",
-        "+.INF",  "-.inf",  "-.Inf",  "-.INF",  ".nan",   ".NaN", ".NAN",
+        "~",     "=",     "<<",    ".inf",  ".Inf", ".INF", "+.inf", "+.Inf",
+        "+.INF", "-.inf", "-.Inf", "-.INF", ".nan", ".NaN", ".NAN",
     };
     for (size_t i = 0; i < ST_ARRAY_SIZE(exact); i++)
         if (strcmp(s, exact[i]) == 0)

@@ -29,6 +29,19 @@ openstack role assignment list --user user-a --project proj-a --names -f value -
 if out=$(openstack project create proj-a 2>&1); then fail "duplicate project accepted"; fi
 grep -qi "duplicate" <<<"$out" || fail "duplicate message: $out"
 
+# The stratos CLI does the same, from the same openrc.
+"$STRATOS" project create proj-b -f value -c name | grep -qx proj-b || fail "stratos project create"
+"$STRATOS" user create --password pw-b user-b -f value -c name | grep -qx user-b || fail "stratos user create"
+"$STRATOS" role add --project proj-b --user user-b reader || fail "stratos role add"
+"$STRATOS" role assignment list --user user-b --names -f value -c Role -c Project \
+    | grep -qx 'reader proj-b@Default' || fail "stratos role assignment list"
+OS_USERNAME=user-b OS_PASSWORD=pw-b OS_PROJECT_NAME=proj-b "$STRATOS" token issue -f value -c id >/dev/null \
+    || fail "stratos token issue as user-b"
+if out=$(OS_USERNAME=user-b OS_PASSWORD=bad "$STRATOS" token issue 2>&1); then fail "stratos: wrong password accepted"; fi
+grep -q "requires authentication" <<<"$out" || fail "stratos wrong password message: $out"
+"$STRATOS" project delete proj-b || fail "stratos project delete"
+if "$STRATOS" project show proj-b >/dev/null 2>&1; then fail "deleted project still shown"; fi
+
 # The new user logs in with their password, scoped to proj-a.
 export OS_USERNAME=user-a OS_PASSWORD=pw-a OS_PROJECT_NAME=proj-a
 pid=$(openstack token issue -f value -c project_id) || fail "user-a token issue"

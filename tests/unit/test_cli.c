@@ -16,11 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "cli/args.h"
+#include "cli/auth.h"
 #include "cli/command.h"
 #include "cli/config.h"
 #include "cli/http.h"
@@ -343,6 +345,11 @@ static const char *const env_names[] = {
     "OS_CACERT",
     "OS_INSECURE",
     "STRATOS_URL",
+    "OS_USER_ID",
+    "OS_USER_DOMAIN_ID",
+    "OS_PROJECT_DOMAIN_ID",
+    "OS_DEFAULT_DOMAIN",
+    "OS_INTERFACE",
 };
 
 static int clean_env(void **state)
@@ -422,11 +429,13 @@ static void test_config_env_and_flags(void **state)
 
 static const char *const colours[] = {"red", "green", NULL};
 static const struct st_cli_option cmd_options[] = {
-    {"flavor", 0, ST_CLI_OPT_VALUE, "<flavor>", "flavor", NULL, true},
-    {"property", 0, ST_CLI_OPT_APPEND, "<key=value>", "property", NULL, false},
-    {"wait", 0, ST_CLI_OPT_FLAG, NULL, "wait", NULL, false},
-    {"colour", 'C', ST_CLI_OPT_VALUE, NULL, "colour", colours, false},
-    {NULL, 0, 0, NULL, NULL, NULL, false},
+    {"flavor", 0, ST_CLI_OPT_VALUE, "<flavor>", "flavor", NULL, true, 0},
+    {"property", 0, ST_CLI_OPT_APPEND, "<key=value>", "property", NULL, false, 0},
+    {"wait", 0, ST_CLI_OPT_FLAG, NULL, "wait", NULL, false, 0},
+    {"colour", 'C', ST_CLI_OPT_VALUE, NULL, "colour", colours, false, 0},
+    ST_CLI_FLAG("enable", "enable", 1),
+    ST_CLI_FLAG("disable", "disable", 1),
+    ST_CLI_OPTIONS_END,
 };
 static const struct st_cli_arg cmd_args[] = {
     {"<server-name>", "name", 0},
@@ -465,6 +474,12 @@ static void test_args(void **state)
     st_cli_args_clear(&a);
 
     /* "--" ends the options; negative numbers are positionals */
+    /* one member of an exclusive group, even twice, is fine */
+    char *one[] = {"--flavor=m", "a", "--enable", "--enable"};
+    assert_int_equal(parse_cmd(one, 4, &a, NULL), 0);
+    assert_true(st_cli_args_flag(&a, "enable"));
+    st_cli_args_clear(&a);
+
     char *dash[] = {"--flavor", "m1", "--", "--wait"};
     assert_int_equal(parse_cmd(dash, 4, &a, NULL), 0);
     assert_false(st_cli_args_flag(&a, "wait"));
@@ -487,6 +502,10 @@ static void test_args(void **state)
         {{"-C", "blue", "--flavor", "m"},
          4,
          "argument -C/--colour: invalid choice: 'blue' (choose from 'red', 'green')"},
+        /* an exclusive group: the later option is the one named first */
+        {{"--disable", "--flavor=m", "a", "--enable"},
+         4,
+         "argument --enable: not allowed with argument --disable"},
     };
     for (size_t i = 0; i < ST_ARRAY_SIZE(bad); i++) {
         st_autoptr(st_err) err = NULL;
@@ -541,7 +560,7 @@ static void test_error_message(void **state)
 /* ---- whole runs against a tiny HTTP server ---- */
 
 struct fake_route {
-    const char *path;
+    const char *path;    /* "/x" for GET /x, or "PUT /x"; the query is part of it */
     const char *status;  /* "200 OK" */
     const char *headers; /* extra header lines, each ending in \r\n */
     const char *body;
@@ -554,9 +573,20 @@ struct fake_server {
     const struct fake_route *routes;
     size_t n_routes;
     int stop_pipe[2];
-    char requests[8192]; /* every request's head, concatenated */
+    char requests[65536]; /* every request, head and body, concatenated */
     size_t requests_len;
+    char log[16384]; /* "METHOD target body" per request, one a line */
+    size_t log_len;
 };
+
+/* The Content-Length of a request head, 0 when absent. */
+static size_t content_length(const char *head)
+{
+    for (const char *p = head; (p = strchr(p, '\n')); p++)
+        if (strncasecmp(p + 1, "Content-Length:", 15) == 0)
+            return (size_t)strtoul(p + 16, NULL, 10);
+    return 0;
+}
 
 static void *fake_main(void *arg)
 {
@@ -568,15 +598,18 @@ static void *fake_main(void *arg)
         int c = accept(s->fd, NULL, NULL);
         if (c < 0)
             continue;
-        char req[4096];
-        size_t n = 0;
+        char req[16384];
+        size_t n = 0, want = 0;
+        char *end = NULL;
         while (n < sizeof(req) - 1) {
             ssize_t k = read(c, req + n, sizeof(req) - 1 - n);
             if (k <= 0)
                 break;
             n += (size_t)k;
             req[n] = '\0';
-            if (strstr(req, "\r\n\r\n"))
+            if (!end && (end = strstr(req, "\r\n\r\n")))
+                want = (size_t)(end + 4 - req) + content_length(req);
+            if (end && n >= want)
                 break;
         }
         req[n] = '\0';
@@ -584,10 +617,28 @@ static void *fake_main(void *arg)
             memcpy(s->requests + s->requests_len, req, n + 1);
             s->requests_len += n;
         }
+        const char *sp = strchr(req, ' ');
+        const char *sp2 = sp ? strchr(sp + 1, ' ') : NULL;
+        st_autofree char *method = sp ? st_strndup(req, (size_t)(sp - req)) : st_strdup("");
+        st_autofree char *target = sp2 ? st_strndup(sp + 1, (size_t)(sp2 - sp - 1)) : st_strdup("");
+        const char *body = end ? end + 4 : "";
+        int w = snprintf(s->log + s->log_len, sizeof(s->log) - s->log_len, "%s %s %s\n", method,
+                         target, body);
+        if (w > 0 && s->log_len + (size_t)w < sizeof(s->log))
+            s->log_len += (size_t)w;
+
         const struct fake_route *route = NULL;
         for (size_t i = 0; i < s->n_routes && !route; i++) {
-            st_autofree char *line = st_sprintf("GET %s HTTP/", s->routes[i].path);
-            if (strncmp(req, line, strlen(line)) == 0)
+            const char *path = s->routes[i].path;
+            const char *m = "GET";
+            st_autofree char *rm = NULL;
+            if (path[0] != '/') {
+                const char *space = strchr(path, ' ');
+                rm = st_strndup(path, (size_t)(space - path));
+                m = rm;
+                path = space + 1;
+            }
+            if (strcmp(m, method) == 0 && strcmp(path, target) == 0)
                 route = &s->routes[i];
         }
         static const struct fake_route missing = {"", "404 Not Found", "",
@@ -598,8 +649,8 @@ static void *fake_main(void *arg)
             st_sprintf("HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
                        "Connection: close\r\n%s\r\n%s",
                        route->status, strlen(route->body), route->headers, route->body);
-        ssize_t w = write(c, resp, strlen(resp));
-        (void)w;
+        ssize_t wr = write(c, resp, strlen(resp));
+        (void)wr;
         close(c);
     }
 }
@@ -775,7 +826,7 @@ static void test_run_version_and_errors(void **state)
     fake_stop(&s);
     assert_int_equal(r.rc, 1);
     assert_string_equal(r.out, "");
-    assert_string_equal(r.err, "stratos: No version here. (HTTP 404) (Request-ID: req-42)\n");
+    assert_string_equal(r.err, "No version here. (HTTP 404) (Request-ID: req-42)\n");
     run_free(&r);
 
     /* nobody listening */
@@ -790,8 +841,7 @@ static void test_run_version_and_errors(void **state)
     char *argv3[] = {"stratos", "--os-endpoint", url, "status"};
     r = run_cli(4, argv3);
     assert_int_equal(r.rc, 1);
-    st_autofree char *want =
-        st_sprintf("stratos: cannot reach stratosd at %s: Connection refused\n", url);
+    st_autofree char *want = st_sprintf("cannot reach stratosd at %s: Connection refused\n", url);
     assert_string_equal(r.err, want);
     run_free(&r);
 }
@@ -837,7 +887,8 @@ static void test_run_usage(void **state)
     r = run_cli(2, help);
     assert_int_equal(r.rc, 0);
     assert_non_null(strstr(r.out, "\nCommands:\n"));
-    assert_non_null(strstr(r.out, "\n  status   Show whether stratosd is up and healthy\n"));
+    assert_non_null(
+        strstr(r.out, "\n  status                Show whether stratosd is up and healthy\n"));
     assert_non_null(strstr(r.out, "  --os-auth-url <auth-url>\n"));
     run_free(&r);
 
@@ -854,6 +905,648 @@ static void test_run_usage(void **state)
     assert_int_equal(r.rc, 0);
     assert_non_null(strstr(r.out, "usage: stratos status [-h]"));
     run_free(&r);
+}
+
+/* ---- Keystone: login, catalog, identity commands ---- */
+
+/* "stratos" and the words up to NULL, run as the CLI. */
+static struct run_result run_words(const char *first, ...)
+{
+    char *argv[64] = {"stratos", (char *)first};
+    int argc = 2;
+    va_list ap;
+    va_start(ap, first);
+    for (const char *w; argc < 63 && (w = va_arg(ap, const char *));)
+        argv[argc++] = (char *)w;
+    va_end(ap);
+    return run_cli(argc, argv);
+}
+
+static void log_reset(struct fake_server *s)
+{
+    s->log_len = 0;
+    s->log[0] = '\0';
+}
+
+/* Keystone's token body for admin in project admin, with a catalog. */
+static char *admin_token(const char *catalog)
+{
+    return st_sprintf(
+        "{\"token\": {\"expires_at\": \"2030-01-01T12:00:00.000000Z\", \"methods\": [\"password\"],"
+        " \"user\": {\"id\": \"u-admin\", \"name\": \"admin\","
+        "  \"domain\": {\"id\": \"default\", \"name\": \"Default\"}},"
+        " \"project\": {\"id\": \"p-admin\", \"name\": \"admin\","
+        "  \"domain\": {\"id\": \"default\", \"name\": \"Default\"}},"
+        " \"catalog\": [%s]}}",
+        catalog);
+}
+
+static void test_auth_password_body(void **state)
+{
+    (void)state;
+    /* the openstack CLI with OS_USERNAME, OS_PASSWORD, OS_PROJECT_NAME only:
+     * osc-lib's default domain, by id, for both */
+    struct st_cli_config cfg = {.username = "admin", .password = "secret", .project_name = "admin"};
+    st_autoptr(json_t) b1 = st_cli_auth_password_body(&cfg);
+    st_autofree char *t1 = st_json_dumps(b1);
+    assert_string_equal(t1, "{\"auth\":{\"identity\":{\"methods\":[\"password\"],\"password\":{"
+                            "\"user\":{\"password\":\"secret\",\"name\":\"admin\",\"domain\":{"
+                            "\"id\":\"default\"}}}},\"scope\":{\"project\":{\"name\":\"admin\","
+                            "\"domain\":{\"id\":\"default\"}}}}}");
+
+    /* an openrc's domain names */
+    cfg.user_domain_name = "Default";
+    cfg.project_domain_name = "Default";
+    st_autoptr(json_t) b2 = st_cli_auth_password_body(&cfg);
+    st_autoptr(json_t) w2 = parse("{\"auth\": {\"identity\": {\"methods\": [\"password\"],"
+                                  " \"password\": {\"user\": {\"name\": \"admin\", \"password\":"
+                                  " \"secret\", \"domain\": {\"name\": \"Default\"}}}},"
+                                  " \"scope\": {\"project\": {\"name\": \"admin\", \"domain\":"
+                                  " {\"name\": \"Default\"}}}}}");
+    assert_true(json_equal(b2, w2));
+
+    /* ids win over names; the user by id has no domain; no project is unscoped */
+    cfg.user_id = "u1";
+    cfg.project_id = "p1";
+    cfg.user_domain_id = "d1";
+    st_autoptr(json_t) b3 = st_cli_auth_password_body(&cfg);
+    st_autoptr(json_t) w3 = parse("{\"auth\": {\"identity\": {\"methods\": [\"password\"],"
+                                  " \"password\": {\"user\": {\"id\": \"u1\", \"password\":"
+                                  " \"secret\"}}}, \"scope\": {\"project\": {\"id\": \"p1\"}}}}");
+    assert_true(json_equal(b3, w3));
+    struct st_cli_config unscoped = {
+        .username = "u", .password = "p", .user_domain_id = "d1", .user_domain_name = "D"};
+    st_autoptr(json_t) b4 = st_cli_auth_password_body(&unscoped);
+    st_autoptr(json_t) w4 = parse("{\"auth\": {\"identity\": {\"methods\": [\"password\"],"
+                                  " \"password\": {\"user\": {\"name\": \"u\", \"password\": \"p\","
+                                  " \"domain\": {\"id\": \"d1\"}}}}}}");
+    assert_true(json_equal(b4, w4));
+}
+
+static void test_auth_catalog(void **state)
+{
+    (void)state;
+    struct st_cli_auth a = {.interface = "public",
+                            .endpoint = "http://st:8080",
+                            .auth_url = "http://st:8080/identity/v3"};
+    a.catalog = parse(
+        "["
+        " {\"type\": \"identity\", \"endpoints\": [{\"interface\": \"public\", \"region_id\": "
+        "  \"RegionOne\", \"url\": \"http://k:5000/v3/\"}]},"
+        " {\"type\": \"compute\", \"endpoints\": ["
+        "  {\"interface\": \"internal\", \"region_id\": \"RegionOne\", \"url\": \"http://int\"},"
+        "  {\"interface\": \"public\", \"region_id\": \"RegionOne\", \"url\": \"http://c1/v2.1\"},"
+        "  {\"interface\": \"public\", \"region\": \"RegionTwo\", \"url\": \"http://c2/v2.1\"}]},"
+        " {\"type\": \"block-storage\", \"endpoints\": [{\"interface\": \"public\", \"url\":"
+        "  \"http://v/v3/p1\"}]}]");
+    const struct {
+        const char *type, *region, *url, *msg;
+    } cases[] = {
+        {"identity", NULL, "http://k:5000/v3", NULL},
+        {"compute", NULL, "http://c1/v2.1", NULL},
+        {"compute", "RegionTwo", "http://c2/v2.1", NULL},
+        {"volumev3", NULL, "http://v/v3/p1", NULL}, /* an alias of block-storage */
+        {"network", NULL, NULL, "public endpoint for network service not found"},
+        {"identity", "RegionTwo", NULL,
+         "public endpoint for identity service in RegionTwo region not found"},
+    };
+    for (size_t i = 0; i < ST_ARRAY_SIZE(cases); i++) {
+        a.region = (char *)cases[i].region;
+        st_autofree char *url = NULL;
+        st_autoptr(st_err) err = NULL;
+        int r = st_cli_auth_service_url(&a, cases[i].type, &url, &err);
+        if (cases[i].url) {
+            assert_int_equal(r, 0);
+            assert_string_equal(url, cases[i].url);
+        } else {
+            assert_int_equal(r, -ENOENT);
+            assert_string_equal(err->msg, cases[i].msg);
+        }
+    }
+    json_decref(a.catalog);
+
+    /* a token given as is: no catalog, stratosd's own paths */
+    a.catalog = NULL;
+    a.region = NULL;
+    st_autofree char *id = NULL, *compute = NULL;
+    assert_int_equal(st_cli_auth_service_url(&a, "identity", &id, NULL), 0);
+    assert_string_equal(id, "http://st:8080/identity/v3");
+    assert_int_equal(st_cli_auth_service_url(&a, "compute", &compute, NULL), 0);
+    assert_string_equal(compute, "http://st:8080/compute/v2.1");
+
+    a.catalog = parse("[]");
+    st_autofree char *none = NULL;
+    st_autoptr(st_err) err = NULL;
+    assert_int_equal(st_cli_auth_service_url(&a, "compute", &none, &err), -ENOENT);
+    assert_string_equal(err->msg, "The service catalog is empty.");
+    json_decref(a.catalog);
+}
+
+static void test_auth_login(void **state)
+{
+    (void)state;
+    struct fake_route routes[] = {
+        {"POST /identity/v3/auth/tokens", "201 Created",
+         "X-Subject-Token: tok-123\r\nx-openstack-request-id: req-a\r\n", NULL},
+        /* the catalog's identity URL, not OS_AUTH_URL, serves the commands */
+        {"/keystone/v3/projects", "200 OK", "",
+         "{\"projects\": [{\"id\": \"p-admin\", \"name\": \"admin\"},"
+         " {\"id\": \"p-2\", \"name\": \"demo\"}], \"links\": {}}"},
+        {"/identity", "300 Multiple Choices", "", NULL},
+    };
+    struct fake_server s;
+    fake_start(&s, routes, ST_ARRAY_SIZE(routes));
+    st_autofree char *catalog = st_sprintf(
+        "{\"type\": \"identity\", \"endpoints\": [{\"interface\": \"public\", \"region_id\":"
+        " \"RegionOne\", \"url\": \"http://127.0.0.1:%u/keystone/v3/\"}]}",
+        s.port);
+    st_autofree char *token = admin_token(catalog);
+    routes[0].body = token;
+    st_autofree char *versions = st_sprintf(
+        "{\"versions\": {\"values\": [{\"id\": \"v3.14\", \"status\": \"stable\", \"links\":"
+        " [{\"rel\": \"self\", \"href\": \"http://127.0.0.1:%u/identity/v3/\"}]}]}}",
+        s.port);
+    routes[2].body = versions;
+    st_autofree char *auth_url = st_sprintf("http://127.0.0.1:%u/identity/v3", s.port);
+    setenv("OS_AUTH_URL", auth_url, 1);
+    setenv("OS_USERNAME", "admin", 1);
+    setenv("OS_PASSWORD", "secret", 1);
+    setenv("OS_PROJECT_NAME", "admin", 1);
+    setenv("OS_USER_DOMAIN_NAME", "Default", 1);
+    setenv("OS_PROJECT_DOMAIN_NAME", "Default", 1);
+
+    struct run_result r = run_words("project", "list", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.err, "");
+    assert_string_equal(r.out, "+---------+-------+\n"
+                               "| ID      | Name  |\n"
+                               "+---------+-------+\n"
+                               "| p-admin | admin |\n"
+                               "| p-2     | demo  |\n"
+                               "+---------+-------+\n");
+    /* the body the openstack CLI sends, then the catalog URL with the token */
+    assert_string_equal(s.log,
+                        "POST /identity/v3/auth/tokens {\"auth\":{\"identity\":{\"methods\":["
+                        "\"password\"],\"password\":{\"user\":{\"password\":\"secret\",\"name\":"
+                        "\"admin\",\"domain\":{\"name\":\"Default\"}}}},\"scope\":{\"project\":{"
+                        "\"name\":\"admin\",\"domain\":{\"name\":\"Default\"}}}}}\n"
+                        "GET /keystone/v3/projects \n");
+    const char *list_req = strstr(s.requests, "GET /keystone/v3/projects");
+    assert_non_null(list_req);
+    assert_non_null(strstr(list_req, "X-Auth-Token: tok-123\r\n"));
+    assert_null(strstr(s.requests, "X-Auth-Token: tok-123\r\nContent-Type")); /* login: none */
+    run_free(&r);
+
+    /* token issue: the login's token, as openstack prints it */
+    r = run_words("token", "issue", "-f", "json", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out, "{\n  \"expires\": \"2030-01-01T12:00:00+0000\",\n"
+                               "  \"id\": \"tok-123\",\n  \"project_id\": \"p-admin\",\n"
+                               "  \"user_id\": \"u-admin\"\n}\n");
+    run_free(&r);
+
+    /* an unversioned auth URL: its version document says where v3 is */
+    st_autofree char *unversioned = st_sprintf("http://127.0.0.1:%u/identity/", s.port);
+    log_reset(&s);
+    r = run_words("--os-auth-url", unversioned, "token", "issue", "-f", "value", "-c", "id", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out, "tok-123\n");
+    const char *want = "GET /identity \nPOST /identity/v3/auth/tokens {";
+    assert_int_equal(strncmp(s.log, want, strlen(want)), 0);
+    run_free(&r);
+
+    /* a region the catalog does not have */
+    r = run_words("--os-region-name", "RegionX", "project", "list", NULL);
+    assert_int_equal(r.rc, 1);
+    assert_string_equal(r.err,
+                        "public endpoint for identity service in RegionX region not found\n");
+    run_free(&r);
+
+    /* status and version need no login */
+    log_reset(&s);
+    r = run_words("status", NULL);
+    assert_int_equal(r.rc, 1); /* no /healthz here: unhealthy, but it ran */
+    assert_null(strstr(s.log, "auth/tokens"));
+    run_free(&r);
+    fake_stop(&s);
+}
+
+static void test_auth_errors(void **state)
+{
+    (void)state;
+    const struct fake_route routes[] = {
+        {"POST /identity/v3/auth/tokens", "401 Unauthorized",
+         "x-openstack-request-id: req-401\r\nWWW-Authenticate: Keystone uri=\"x\"\r\n",
+         "{\"error\": {\"code\": 401, \"title\": \"Unauthorized\", \"message\": \"The request "
+         "you have made requires authentication.\"}}"},
+    };
+    struct fake_server s;
+    fake_start(&s, routes, ST_ARRAY_SIZE(routes));
+    st_autofree char *auth_url = st_sprintf("http://127.0.0.1:%u/identity/v3", s.port);
+    setenv("OS_AUTH_URL", auth_url, 1);
+    setenv("OS_USERNAME", "admin", 1);
+    setenv("OS_PASSWORD", "wrong", 1);
+    struct run_result r = run_words("project", "list", NULL);
+    fake_stop(&s);
+    assert_int_equal(r.rc, 1);
+    assert_string_equal(r.out, "");
+    assert_string_equal(r.err, "The request you have made requires authentication. (HTTP 401) "
+                               "(Request-ID: req-401)\n");
+    run_free(&r);
+
+    /* nothing to log in with: openstack's words, exit 1 */
+    unsetenv("OS_AUTH_URL");
+    r = run_words("token", "issue", NULL);
+    assert_int_equal(r.rc, 1);
+    assert_string_equal(r.err, "Missing value auth-url required for auth plugin password\n");
+    run_free(&r);
+    setenv("OS_AUTH_URL", auth_url, 1);
+    unsetenv("OS_USERNAME");
+    r = run_words("token", "issue", NULL);
+    assert_int_equal(r.rc, 1);
+    assert_string_equal(r.err, "Missing parameter(s): \nSet a username with --os-username, "
+                               "OS_USERNAME, or auth.username or set a user-id with --os-user-id, "
+                               "OS_USER_ID, or auth.user_id\n");
+    run_free(&r);
+}
+
+/* A Keystone for the identity commands, logged in with a token as is. */
+static void keystone_start(struct fake_server *s, struct fake_route *routes, size_t n)
+{
+    fake_start(s, routes, n);
+    st_autofree char *auth_url = st_sprintf("http://127.0.0.1:%u/identity/v3", s->port);
+    setenv("OS_AUTH_URL", auth_url, 1);
+    setenv("OS_TOKEN", "tok-as-is", 1);
+}
+
+#define TOKEN_ROUTE                                                                                \
+    {                                                                                              \
+        "/identity/v3/auth/tokens", "200 OK", "X-Subject-Token: tok-as-is\r\n", NULL               \
+    }
+
+static const char *const proj_a =
+    "{\"id\": \"9d3a2c\", \"name\": \"proj-a\", \"domain_id\": \"default\", \"description\":"
+    " \"first one\", \"enabled\": true, \"parent_id\": \"default\", \"is_domain\": false,"
+    " \"tags\": [], \"options\": {}, \"links\": {\"self\": \"http://x/v3/projects/9d3a2c\"}}";
+
+static void test_name_lookup(void **state)
+{
+    (void)state;
+    st_autofree char *token = admin_token("");
+    st_autofree char *one = st_sprintf("{\"projects\": [%s], \"links\": {}}", proj_a);
+    st_autofree char *two = st_sprintf("{\"projects\": [%s, %s]}", proj_a, proj_a);
+    st_autofree char *by_id = st_sprintf("{\"project\": %s}", proj_a);
+    struct fake_route routes[] = {
+        TOKEN_ROUTE,
+        {"/identity/v3/projects?name=none", "200 OK", "", "{\"projects\": [], \"links\": {}}"},
+        {"/identity/v3/projects?name=one", "200 OK", "", one},
+        {"/identity/v3/projects?name=two", "200 OK", "", two},
+        {"/identity/v3/projects?name=my%20proj", "200 OK", "", one},
+        {"/identity/v3/projects/9d3a2c", "200 OK", "", by_id},
+        {"/identity/v3/projects/p-admin", "200 OK", "", by_id},
+        {"/identity/v3/users?name=nobody", "404 Not Found", "", "{}"},
+    };
+    routes[0].body = token;
+    struct fake_server s;
+    keystone_start(&s, routes, ST_ARRAY_SIZE(routes));
+
+    /* 404 by ID, then 0 rows by name */
+    struct run_result r = run_words("project", "show", "none", NULL);
+    assert_int_equal(r.rc, 1);
+    assert_string_equal(r.out, "");
+    assert_string_equal(r.err, "No project with a name or ID of 'none' exists.\n");
+    /* (each run validates its token to peek at its project, as openstack) */
+    assert_string_equal(s.log, "GET /identity/v3/auth/tokens \n"
+                               "GET /identity/v3/projects/none \n"
+                               "GET /identity/v3/projects?name=none \n");
+    assert_non_null(strstr(s.requests, "X-Subject-Token: tok-as-is\r\n"));
+    run_free(&r);
+
+    /* 1 row: that one, shown */
+    log_reset(&s);
+    r = run_words("project", "show", "one", "-f", "value", "-c", "id", "-c", "name", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out, "9d3a2c\nproj-a\n");
+    assert_string_equal(s.log, "GET /identity/v3/auth/tokens \n"
+                               "GET /identity/v3/projects/one \n"
+                               "GET /identity/v3/projects?name=one \n");
+    run_free(&r);
+
+    /* 2 rows: ambiguous */
+    r = run_words("project", "show", "two", NULL);
+    assert_int_equal(r.rc, 1);
+    assert_string_equal(r.err, "More than one project exists with the name 'two'.\n");
+    run_free(&r);
+
+    /* an ID answers at once; a name needing escapes is escaped */
+    log_reset(&s);
+    r = run_words("project", "show", "9d3a2c", "-f", "value", "-c", "name", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out, "proj-a\n");
+    assert_string_equal(s.log, "GET /identity/v3/auth/tokens \n"
+                               "GET /identity/v3/projects/9d3a2c \n");
+    run_free(&r);
+    log_reset(&s);
+    r = run_words("project", "show", "my proj", "-f", "value", "-c", "name", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(s.log, "GET /identity/v3/auth/tokens \n"
+                               "GET /identity/v3/projects/my%20proj \n"
+                               "GET /identity/v3/projects?name=my%20proj \n");
+    run_free(&r);
+
+    /* the token's own project by name goes straight to its ID */
+    log_reset(&s);
+    r = run_words("project", "show", "admin", "-f", "value", "-c", "id", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(s.log, "GET /identity/v3/auth/tokens \n"
+                               "GET /identity/v3/projects/p-admin \n");
+    run_free(&r);
+
+    /* a 404 on the list is no match either; the message names the kind */
+    r = run_words("user", "show", "nobody", NULL);
+    assert_int_equal(r.rc, 1);
+    assert_string_equal(r.err, "No user with a name or ID of 'nobody' exists.\n");
+    run_free(&r);
+    fake_stop(&s);
+}
+
+static void test_project_commands(void **state)
+{
+    (void)state;
+    st_autofree char *created = st_sprintf("{\"project\": %s}", proj_a);
+    st_autofree char *one = st_sprintf("{\"projects\": [%s]}", proj_a);
+    struct fake_route routes[] = {
+        {"POST /identity/v3/projects", "201 Created", "", created},
+        {"/identity/v3/projects?name=proj-a", "200 OK", "", one},
+        {"DELETE /identity/v3/projects/9d3a2c", "204 No Content", "", ""},
+        {"PATCH /identity/v3/projects/9d3a2c", "200 OK", "", created},
+    };
+    struct fake_server s;
+    keystone_start(&s, routes, ST_ARRAY_SIZE(routes));
+
+    struct run_result r =
+        run_words("project", "create", "--description", "first one", "proj-a", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.err, "");
+    /* every field but links, sorted; options and tags as Python prints them */
+    assert_string_equal(r.out, "+-------------+-----------+\n"
+                               "| Field       | Value     |\n"
+                               "+-------------+-----------+\n"
+                               "| description | first one |\n"
+                               "| domain_id   | default   |\n"
+                               "| enabled     | True      |\n"
+                               "| id          | 9d3a2c    |\n"
+                               "| is_domain   | False     |\n"
+                               "| name        | proj-a    |\n"
+                               "| options     | {}        |\n"
+                               "| parent_id   | default   |\n"
+                               "| tags        | []        |\n"
+                               "+-------------+-----------+\n");
+    assert_string_equal(s.log, "POST /identity/v3/projects {\"project\":{\"name\":\"proj-a\","
+                               "\"description\":\"first one\",\"enabled\":true,\"options\":{},"
+                               "\"tags\":[]}}\n");
+    run_free(&r);
+
+    /* -f json keeps them as JSON */
+    r = run_words("project", "create", "proj-a", "-f", "json", "-c", "options", "-c", "tags", NULL);
+    assert_string_equal(r.out, "{\n  \"options\": {},\n  \"tags\": []\n}\n");
+    run_free(&r);
+
+    /* delete goes on after a failure and counts them */
+    log_reset(&s);
+    r = run_words("project", "delete", "proj-a", "ghost", NULL);
+    assert_int_equal(r.rc, 1);
+    assert_string_equal(r.err, "Failed to delete project with name or ID 'ghost': No project with "
+                               "a name or ID of 'ghost' exists.\n"
+                               "1 of 2 projects failed to delete.\n");
+    assert_non_null(strstr(s.log, "DELETE /identity/v3/projects/9d3a2c \n"));
+    run_free(&r);
+
+    /* set: only what was given, PATCHed */
+    log_reset(&s);
+    r = run_words("project", "set", "--disable", "--name", "proj-b", "proj-a", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out, "");
+    assert_non_null(strstr(s.log, "PATCH /identity/v3/projects/9d3a2c {\"project\":{\"name\":"
+                                  "\"proj-b\",\"enabled\":false}}\n"));
+    run_free(&r);
+
+    /* --enable and --disable exclude each other, as argparse says */
+    r = run_words("project", "create", "--enable", "--disable", "x", NULL);
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "[--enable | --disable]"));
+    assert_non_null(strstr(r.err, "\nstratos project create: error: argument --disable: not "
+                                  "allowed with argument --enable\n"));
+    run_free(&r);
+    fake_stop(&s);
+
+    /* a duplicate: Keystone's 409 message, or the existing one with --or-show */
+    const struct fake_route conflict[] = {
+        {"POST /identity/v3/projects", "409 Conflict", "x-openstack-request-id: req-9\r\n",
+         "{\"error\": {\"code\": 409, \"title\": \"Conflict\", \"message\": \"Conflict occurred "
+         "attempting to store project - Duplicate entry found with name proj-a.\"}}"},
+        {"/identity/v3/projects?name=proj-a", "200 OK", "", one},
+    };
+    keystone_start(&s, (struct fake_route *)conflict, ST_ARRAY_SIZE(conflict));
+    r = run_words("project", "create", "proj-a", NULL);
+    assert_int_equal(r.rc, 1);
+    assert_string_equal(r.err, "Conflict occurred attempting to store project - Duplicate entry "
+                               "found with name proj-a. (HTTP 409) (Request-ID: req-9)\n");
+    run_free(&r);
+    r = run_words("project", "create", "--or-show", "proj-a", "-f", "value", "-c", "id", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out, "9d3a2c\n");
+    run_free(&r);
+    fake_stop(&s);
+}
+
+static void test_user_commands(void **state)
+{
+    (void)state;
+    const char *user =
+        "{\"user\": {\"id\": \"5cf6c8\", \"name\": \"user-a\", \"domain_id\": \"default\","
+        " \"enabled\": true, \"password_expires_at\": null, \"options\": {},"
+        " \"default_project_id\": \"9d3a2c\", \"links\": {\"self\": \"x\"}}}";
+    st_autofree char *by_id = st_sprintf("{\"project\": %s}", proj_a);
+    struct fake_route routes[] = {
+        {"POST /identity/v3/users", "201 Created", "", user},
+        {"/identity/v3/projects/9d3a2c", "200 OK", "", by_id},
+        {"/identity/v3/users", "200 OK", "",
+         "{\"users\": [{\"id\": \"5cf6c8\", \"name\": \"user-a\", \"domain_id\": \"default\","
+         " \"enabled\": false, \"default_project_id\": \"9d3a2c\"}]}"},
+    };
+    struct fake_server s;
+    keystone_start(&s, routes, ST_ARRAY_SIZE(routes));
+    struct run_result r = run_words("user", "create", "--project", "9d3a2c", "--password", "pw",
+                                    "user-a", "-f", "value", "-c", "default_project_id", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out, "9d3a2c\n");
+    assert_non_null(strstr(s.log, "POST /identity/v3/users {\"user\":{\"name\":\"user-a\","
+                                  "\"default_project_id\":\"9d3a2c\",\"password\":\"pw\","
+                                  "\"enabled\":true,\"options\":{}}}\n"));
+    run_free(&r);
+
+    /* without a password: openstack's warning, and none sent */
+    log_reset(&s);
+    r = run_words("user", "create", "user-a", "-f", "value", "-c", "id", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.err, "No password was supplied, authentication will fail when a user "
+                               "does not have a password.\n");
+    assert_null(strstr(s.log, "password\":"));
+    run_free(&r);
+
+    r = run_words("user", "list", "--long", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out, "+--------+--------+---------+---------+-------------+-------+"
+                               "---------+\n"
+                               "| ID     | Name   | Project | Domain  | Description | Email | "
+                               "Enabled |\n"
+                               "+--------+--------+---------+---------+-------------+-------+"
+                               "---------+\n"
+                               "| 5cf6c8 | user-a | 9d3a2c  | default |             |       | "
+                               "False   |\n"
+                               "+--------+--------+---------+---------+-------------+-------+"
+                               "---------+\n");
+    run_free(&r);
+    fake_stop(&s);
+}
+
+static void test_role_commands(void **state)
+{
+    (void)state;
+    st_autofree char *token = admin_token("");
+    struct fake_route routes[] = {
+        TOKEN_ROUTE,
+        {"/identity/v3/roles?name=member", "200 OK", "",
+         "{\"roles\": [{\"id\": \"a08cc2\", \"name\": \"member\", \"domain_id\": null,"
+         " \"description\": null, \"options\": {}, \"links\": {\"self\": \"x\"}}]}"},
+        {"/identity/v3/users?name=user-a", "200 OK", "",
+         "{\"users\": [{\"id\": \"5cf6c8\", \"name\": \"user-a\"}]}"},
+        {"/identity/v3/projects?name=proj-a", "200 OK", "",
+         "{\"projects\": [{\"id\": \"9d3a2c\", \"name\": \"proj-a\"}]}"},
+        {"PUT /identity/v3/projects/9d3a2c/users/5cf6c8/roles/a08cc2", "204 No Content", "", ""},
+        {"DELETE /identity/v3/projects/9d3a2c/users/5cf6c8/roles/a08cc2", "204 No Content", "", ""},
+        {"/identity/v3/role_assignments?user.id=5cf6c8&scope.project.id=9d3a2c&include_names=True",
+         "200 OK", "",
+         "{\"role_assignments\": [{\"role\": {\"id\": \"a08cc2\", \"name\": \"member\"},"
+         " \"user\": {\"id\": \"5cf6c8\", \"name\": \"user-a\", \"domain\": {\"id\": \"default\","
+         " \"name\": \"Default\"}}, \"scope\": {\"project\": {\"id\": \"9d3a2c\", \"name\":"
+         " \"proj-a\", \"domain\": {\"id\": \"default\", \"name\": \"Default\"}}},"
+         " \"links\": {}}]}"},
+    };
+    routes[0].body = token;
+    struct fake_server s;
+    keystone_start(&s, routes, ST_ARRAY_SIZE(routes));
+
+    /* role, user, project by name (each a 404 by ID first), then the PUT */
+    struct run_result r =
+        run_words("role", "add", "--project", "proj-a", "--user", "user-a", "member", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out, "");
+    assert_string_equal(r.err, "");
+    assert_string_equal(s.log, "GET /identity/v3/roles/member \n"
+                               "GET /identity/v3/roles?name=member \n"
+                               "GET /identity/v3/users/user-a \n"
+                               "GET /identity/v3/users?name=user-a \n"
+                               "GET /identity/v3/projects/proj-a \n"
+                               "GET /identity/v3/projects?name=proj-a \n"
+                               "PUT /identity/v3/projects/9d3a2c/users/5cf6c8/roles/a08cc2 \n");
+    run_free(&r);
+
+    log_reset(&s);
+    r = run_words("role", "remove", "--project", "proj-a", "--user", "user-a", "member", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(
+        strstr(s.log, "DELETE /identity/v3/projects/9d3a2c/users/5cf6c8/roles/a08cc2 \n"));
+    run_free(&r);
+
+    /* no target: keystoneclient's message */
+    r = run_words("role", "add", "--user", "user-a", "member", NULL);
+    assert_int_equal(r.rc, 1);
+    assert_string_equal(r.err, "Must specify either system, domain, or project\n");
+    run_free(&r);
+
+    r = run_words("role", "assignment", "list", "--user", "user-a", "--project", "proj-a",
+                  "--names", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out, "+--------+----------------+-------+----------------+--------+"
+                               "--------+-----------+\n"
+                               "| Role   | User           | Group | Project        | Domain | "
+                               "System | Inherited |\n"
+                               "+--------+----------------+-------+----------------+--------+"
+                               "--------+-----------+\n"
+                               "| member | user-a@Default |       | proj-a@Default |        | "
+                               "       | False     |\n"
+                               "+--------+----------------+-------+----------------+--------+"
+                               "--------+-----------+\n");
+    run_free(&r);
+    fake_stop(&s);
+}
+
+static void test_identity_help(void **state)
+{
+    (void)state;
+    struct run_result r = run_words("--help", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "\n  project create        Create new project\n"));
+    assert_non_null(strstr(r.out, "\n  role assignment list  List role assignments\n"));
+    assert_non_null(strstr(r.out, "\n  token issue           Issue new token\n"));
+    assert_non_null(strstr(r.out, "\n  user create           Create new user\n"));
+    assert_non_null(strstr(r.out, "  --os-user-domain-id <auth-user-domain-id>\n"));
+    run_free(&r);
+
+    /* argparse's usage, wrapped at 78 columns, and options wrapped under help */
+    r = run_words("project", "set", "--help", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "usage: stratos project set [-h] [--name <name>] [--domain "
+                                  "<domain>]\n"
+                                  "                           [--description <description>]\n"
+                                  "                           [--enable | --disable] "
+                                  "[--property <key=value>]\n"));
+    assert_non_null(strstr(r.out, "                           <project>\n\nSet project "
+                                  "properties\n"));
+    assert_non_null(strstr(r.out, "  --description <description>\n"
+                                  "                        Set project description\n"));
+    assert_non_null(strstr(r.out, "  --immutable           Make resource immutable. An immutable "
+                                  "project may not\n"
+                                  "                        be deleted or modified except to "
+                                  "remove the immutable\n                        flag\n"));
+    run_free(&r);
+
+    r = run_words("help", "role", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "Command \"role\" matches:\n  role add\n"));
+    run_free(&r);
+}
+
+static void test_python_str(void **state)
+{
+    (void)state;
+    const struct {
+        const char *json, *repr;
+    } cases[] = {
+        {"{}", "{}"},
+        {"[]", "[]"},
+        {"[\"b\", \"a\"]", "['b', 'a']"}, /* the server's order: str(), not format_list */
+        {"{\"k\": true, \"n\": null, \"i\": 1, \"f\": 0.5}", "{'k': True, 'n': None, 'i': 1, "
+                                                             "'f': 0.5}"},
+        {"[\"it's\", \"a\\\\b\\n\"]", "[\"it's\", 'a\\\\b\\n']"},
+        {"\"s\"", "'s'"},
+    };
+    for (size_t i = 0; i < ST_ARRAY_SIZE(cases); i++) {
+        st_autoptr(json_t) j = parse(cases[i].json);
+        st_autofree char *t = st_cli_output_repr(j);
+        assert_string_equal(t, cases[i].repr);
+    }
+    struct st_cli_output_opts o = {.format = ST_CLI_FORMAT_VALUE, .python_str = true};
+    st_autofree char *v = show_text(&o, "{\"a\": \"plain\", \"b\": {\"x\": [1]}, \"c\": [\"t\"]}");
+    assert_string_equal(v, "plain\n{'x': [1]}\n['t']\n");
+
+    /* YAML: PyYAML's words are quoted, "y" and "n" are not */
+    struct st_cli_output_opts y = {.format = ST_CLI_FORMAT_YAML};
+    st_autofree char *t = show_text(&y, "{\"a\": \"y\", \"b\": \"Yes\", \"c\": \"yEs\", \"d\": "
+                                        "\"NULL\", \"e\": \".NaN\"}");
+    assert_string_equal(t, "a: y\nb: 'Yes'\nc: yEs\nd: 'NULL'\ne: '.NaN'\n");
 }
 
 int main(void)
@@ -873,6 +1566,18 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_run_status, clean_env, clean_env),
         cmocka_unit_test_setup_teardown(test_run_version_and_errors, clean_env, clean_env),
         cmocka_unit_test_setup_teardown(test_run_usage, clean_env, clean_env),
+        cmocka_unit_test(test_auth_password_body),
+        cmocka_unit_test(test_auth_catalog),
+        cmocka_unit_test_setup_teardown(test_auth_login, clean_env, clean_env),
+        cmocka_unit_test_setup_teardown(test_auth_errors, clean_env, clean_env),
+        cmocka_unit_test_setup_teardown(test_name_lookup, clean_env, clean_env),
+        cmocka_unit_test_setup_teardown(test_project_commands, clean_env, clean_env),
+        cmocka_unit_test_setup_teardown(test_user_commands, clean_env, clean_env),
+        cmocka_unit_test_setup_teardown(test_role_commands, clean_env, clean_env),
+        cmocka_unit_test_setup_teardown(test_identity_help, clean_env, clean_env),
+        cmocka_unit_test(test_python_str),
     };
+    /* argparse wraps at $COLUMNS - 2: the same width wherever this runs */
+    setenv("COLUMNS", "80", 1);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
