@@ -57,8 +57,8 @@ int main(int argc, char **argv)
     if (st_kv_open(db, NULL, &kv, &err) < 0 || st_identity_new(kv, NULL, &identity, &err) < 0 ||
         st_identity_bootstrap(identity, &password, &err) < 0)
         return die(err);
-    struct st_auth_request ar = {.user_name = "admin", .password = password,
-                                 .project_name = "admin", .peer = "bench"};
+    struct st_auth_request ar = {
+        .user_name = "admin", .password = password, .project_name = "admin", .peer = "bench"};
     if (st_identity_authenticate(identity, &ar, &secret, &token, &err) < 0)
         return die(err);
 
@@ -76,8 +76,8 @@ int main(int argc, char **argv)
     if (st_router_add(router, &authed, &err) < 0)
         return die(err);
 
-    struct st_api_server_config cfg = {.listen = "127.0.0.1:0", .threads = threads,
-                                       .access_log = true};
+    struct st_api_server_config cfg = {
+        .listen = "127.0.0.1:0", .threads = threads, .access_log = true};
     struct st_api_server *srv = NULL;
     if (st_api_server_start(&cfg, router, &srv, &err) < 0)
         return die(err);

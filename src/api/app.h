@@ -23,7 +23,7 @@ struct st_api_service {
 struct st_api_app {
     struct st_kv *kv;
     struct st_identity *identity;
-    const char *data_dir; /* the controller's data dir (image files, node token) */
+    const char *data_dir;   /* the controller's data dir (image files, node token) */
     const char *public_url; /* "http://127.0.0.1:8080", no trailing slash */
     struct st_api_service services[ST_API_MAX_SERVICES];
     size_t n_services;

@@ -117,12 +117,12 @@ void st_audit_record(struct st_audit *a, const struct st_audit_event *ev)
         return;
     char now[ST_TIME_RFC3339_LEN];
     st_time_rfc3339_ms(st_time_now_ms(), now, sizeof(now));
-    st_autoptr(json_t) line = json_pack(
-        "{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:i, s:s, s:s?}", "time", now,
-        "request_id", ev->request_id, "user_id", ev->user_id, "user_name", ev->user_name,
-        "project_id", ev->project_id, "action", ev->action, "method", ev->method, "path",
-        ev->path, "target", ev->target, "status", ev->status, "result",
-        ev->status < 400 ? "success" : "failure", "peer", ev->peer);
+    st_autoptr(json_t) line =
+        json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:i, s:s, s:s?}", "time",
+                  now, "request_id", ev->request_id, "user_id", ev->user_id, "user_name",
+                  ev->user_name, "project_id", ev->project_id, "action", ev->action, "method",
+                  ev->method, "path", ev->path, "target", ev->target, "status", ev->status,
+                  "result", ev->status < 400 ? "success" : "failure", "peer", ev->peer);
     if (!line)
         return;
     st_autofree char *text = st_json_dumps(line);

@@ -19,7 +19,7 @@ void keystone_stable_id(const char *name, char out[ST_HEX32_LEN_KS]);
 /* A Keystone route table entry. */
 #define KS_ROUTE(m, p, a, fl, fn)                                                                  \
     {                                                                                              \
-        .method = (m), .pattern = (p), .action = (a), .family = ST_API_KEYSTONE, .flags = (fl),   \
+        .method = (m), .pattern = (p), .action = (a), .family = ST_API_KEYSTONE, .flags = (fl),    \
         .handler = (fn)                                                                            \
     }
 

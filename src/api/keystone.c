@@ -21,10 +21,10 @@
 static json_t *version_doc(const struct st_api_app *app)
 {
     st_autofree char *self = st_sprintf("%s/identity/v3/", app->public_url);
-    return json_pack("{s:s, s:s, s:s, s:[{s:s, s:s}], s:[{s:s, s:s}]}", "id",
-                     KEYSTONE_VERSION_ID, "status", "stable", "updated", KEYSTONE_VERSION_UPDATED,
-                     "links", "rel", "self", "href", self, "media-types", "base",
-                     "application/json", "type", "application/vnd.openstack.identity-v3+json");
+    return json_pack("{s:s, s:s, s:s, s:[{s:s, s:s}], s:[{s:s, s:s}]}", "id", KEYSTONE_VERSION_ID,
+                     "status", "stable", "updated", KEYSTONE_VERSION_UPDATED, "links", "rel",
+                     "self", "href", self, "media-types", "base", "application/json", "type",
+                     "application/vnd.openstack.identity-v3+json");
 }
 
 static int get_version(struct st_http_request *req, struct st_http_response *resp,
@@ -65,9 +65,8 @@ static json_t *catalog(const struct st_api_app *app, const char *project_id)
         keystone_stable_id(s->type, id);
         json_array_append_new(
             cat, json_pack("{s:s, s:s, s:s, s:[{s:s, s:s, s:s, s:s, s:s}]}", "id", id, "type",
-                           s->type, "name", s->name, "endpoints", "id", id, "interface",
-                           "public", "region", ST_API_REGION, "region_id", ST_API_REGION, "url",
-                           url));
+                           s->type, "name", s->name, "endpoints", "id", id, "interface", "public",
+                           "region", ST_API_REGION, "region_id", ST_API_REGION, "url", url));
     }
     return cat;
 }
@@ -77,17 +76,17 @@ json_t *st_api_keystone_token_body(const struct st_api_app *app, const struct st
     char issued[ST_TIME_RFC3339_LEN], expires[ST_TIME_RFC3339_LEN];
     st_time_rfc3339_us(t->issued_at_ms, issued, sizeof(issued));
     st_time_rfc3339_us(t->expires_at_ms, expires, sizeof(expires));
-    json_t *user = json_pack("{s:s, s:s, s:o, s:n}", "id", t->user_id, "name", t->user_name,
-                             "domain", keystone_domain_ref(app, t->user_domain_id),
-                             "password_expires_at");
-    json_t *token = json_pack("{s:s, s:s, s:[s], s:[s], s:o, s:b}", "issued_at", issued,
-                              "expires_at", expires, "methods", "password", "audit_ids",
-                              t->audit_id, "user", user, "is_domain", 0);
+    json_t *user =
+        json_pack("{s:s, s:s, s:o, s:n}", "id", t->user_id, "name", t->user_name, "domain",
+                  keystone_domain_ref(app, t->user_domain_id), "password_expires_at");
+    json_t *token =
+        json_pack("{s:s, s:s, s:[s], s:[s], s:o, s:b}", "issued_at", issued, "expires_at", expires,
+                  "methods", "password", "audit_ids", t->audit_id, "user", user, "is_domain", 0);
     if (t->project_id) {
         json_t *roles = json_array();
         for (size_t i = 0; i < t->n_roles; i++)
-            json_array_append_new(roles, json_pack("{s:s, s:s}", "id", t->role_ids[i], "name",
-                                                   t->role_names[i]));
+            json_array_append_new(
+                roles, json_pack("{s:s, s:s}", "id", t->role_ids[i], "name", t->role_names[i]));
         json_object_set_new(token, "project",
                             json_pack("{s:s, s:s, s:o}", "id", t->project_id, "name",
                                       t->project_name, "domain",
@@ -99,9 +98,9 @@ json_t *st_api_keystone_token_body(const struct st_api_app *app, const struct st
 }
 
 /* Reads {"id": ...} / {"name": ..., "domain": {"id"|"name"}} references. */
-static int read_named_ref(json_t *obj, const char *what, const char **ret_id,
-                          const char **ret_name, const char **ret_domain_id,
-                          const char **ret_domain_name, struct st_err **err)
+static int read_named_ref(json_t *obj, const char *what, const char **ret_id, const char **ret_name,
+                          const char **ret_domain_id, const char **ret_domain_name,
+                          struct st_err **err)
 {
     int r = st_json_get_str(obj, "id", false, ret_id, err);
     if (r < 0 && r != -ENOENT)
@@ -266,7 +265,8 @@ static int delete_token(struct st_http_request *req, struct st_http_response *re
 static const struct st_route token_routes[] = {
     KS_ROUTE("GET", "/identity", "identity:version:list", ST_ROUTE_PUBLIC, get_versions),
     KS_ROUTE("GET", "/identity/v3", "identity:version:show", ST_ROUTE_PUBLIC, get_version),
-    KS_ROUTE("POST", "/identity/v3/auth/tokens", "identity:token:issue", ST_ROUTE_PUBLIC, post_token),
+    KS_ROUTE("POST", "/identity/v3/auth/tokens", "identity:token:issue", ST_ROUTE_PUBLIC,
+             post_token),
     KS_ROUTE("GET", "/identity/v3/auth/tokens", "identity:token:validate", 0, get_token),
     KS_ROUTE("HEAD", "/identity/v3/auth/tokens", "identity:token:check", 0, head_token),
     KS_ROUTE("DELETE", "/identity/v3/auth/tokens", "identity:token:revoke", 0, delete_token),

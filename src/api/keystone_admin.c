@@ -242,8 +242,8 @@ static int user_update(struct st_http_request *req, struct st_http_response *res
     st_autoptr(json_t) body = NULL;
     json_t *inner, *doc = NULL;
     int r = unwrap(req, "user", &body, &inner, err);
-    if (r < 0 || (r = st_identity_user_update(app->identity, st_http_param(req, "user_id"),
-                                              inner, &doc, err)) < 0)
+    if (r < 0 || (r = st_identity_user_update(app->identity, st_http_param(req, "user_id"), inner,
+                                              &doc, err)) < 0)
         return r;
     st_autoptr(json_t) owned = doc;
     return respond(resp, 200, "user", render_user(app, doc));
@@ -336,8 +336,8 @@ static int role_update(struct st_http_request *req, struct st_http_response *res
     st_autoptr(json_t) body = NULL;
     json_t *inner, *doc = NULL;
     int r = unwrap(req, "role", &body, &inner, err);
-    if (r < 0 || (r = st_identity_role_update(app->identity, st_http_param(req, "role_id"),
-                                              inner, &doc, err)) < 0)
+    if (r < 0 || (r = st_identity_role_update(app->identity, st_http_param(req, "role_id"), inner,
+                                              &doc, err)) < 0)
         return r;
     st_autoptr(json_t) owned = doc;
     return respond(resp, 200, "role", render_role(app, doc));
@@ -384,9 +384,9 @@ static int grant_put(struct st_http_request *req, struct st_http_response *resp,
                      struct st_err **err)
 {
     struct st_api_app *app = req->app;
-    int r = st_identity_grant_add(app->identity, st_http_param(req, "project_id"),
-                                  st_http_param(req, "user_id"), st_http_param(req, "role_id"),
-                                  err);
+    int r =
+        st_identity_grant_add(app->identity, st_http_param(req, "project_id"),
+                              st_http_param(req, "user_id"), st_http_param(req, "role_id"), err);
     if (r == 0)
         resp->status = 204;
     return r;
@@ -396,9 +396,9 @@ static int grant_head(struct st_http_request *req, struct st_http_response *resp
                       struct st_err **err)
 {
     struct st_api_app *app = req->app;
-    int r = st_identity_grant_check(app->identity, st_http_param(req, "project_id"),
-                                    st_http_param(req, "user_id"), st_http_param(req, "role_id"),
-                                    err);
+    int r =
+        st_identity_grant_check(app->identity, st_http_param(req, "project_id"),
+                                st_http_param(req, "user_id"), st_http_param(req, "role_id"), err);
     if (r == 0)
         resp->status = 204;
     return r;
@@ -408,9 +408,9 @@ static int grant_delete(struct st_http_request *req, struct st_http_response *re
                         struct st_err **err)
 {
     struct st_api_app *app = req->app;
-    int r = st_identity_grant_remove(app->identity, st_http_param(req, "project_id"),
-                                     st_http_param(req, "user_id"),
-                                     st_http_param(req, "role_id"), err);
+    int r =
+        st_identity_grant_remove(app->identity, st_http_param(req, "project_id"),
+                                 st_http_param(req, "user_id"), st_http_param(req, "role_id"), err);
     if (r == 0)
         resp->status = 204;
     return r;
@@ -444,9 +444,9 @@ static json_t *named(struct st_api_app *app, const char *kind, const char *id, b
     if (!names)
         return ref;
     st_autoptr(json_t) doc = NULL;
-    int r = strcmp(kind, "role") == 0      ? st_identity_role_get(app->identity, id, &doc, NULL)
-            : strcmp(kind, "user") == 0    ? st_identity_user_get(app->identity, id, &doc, NULL)
-                                           : st_identity_project_get(app->identity, id, &doc, NULL);
+    int r = strcmp(kind, "role") == 0   ? st_identity_role_get(app->identity, id, &doc, NULL)
+            : strcmp(kind, "user") == 0 ? st_identity_user_get(app->identity, id, &doc, NULL)
+                                        : st_identity_project_get(app->identity, id, &doc, NULL);
     if (r == 0) {
         json_object_set(ref, "name", json_object_get(doc, "name"));
         if (strcmp(kind, "role") != 0)
@@ -465,8 +465,8 @@ static int role_assignments(struct st_http_request *req, struct st_http_response
     if (!st_http_query(req, "scope.domain.id") && !st_http_query(req, "group.id")) {
         st_autoptr(json_t) grants = NULL;
         int r = st_identity_grant_list(app->identity, st_http_query(req, "scope.project.id"),
-                                       st_http_query(req, "user.id"),
-                                       st_http_query(req, "role.id"), &grants, err);
+                                       st_http_query(req, "user.id"), st_http_query(req, "role.id"),
+                                       &grants, err);
         if (r < 0)
             return r;
         size_t i;
@@ -477,11 +477,11 @@ static int role_assignments(struct st_http_request *req, struct st_http_response
                        *rid = str(g, "role_id");
             st_autofree char *link = st_sprintf("%s/identity/v3/projects/%s/users/%s/roles/%s",
                                                 app->public_url, pid, uid, rid);
-            json_array_append_new(
-                rows, json_pack("{s:o, s:o, s:{s:o}, s:{s:s}}", "role",
-                                named(app, "role", rid, names), "user",
-                                named(app, "user", uid, names), "scope", "project",
-                                named(app, "project", pid, names), "links", "assignment", link));
+            json_array_append_new(rows, json_pack("{s:o, s:o, s:{s:o}, s:{s:s}}", "role",
+                                                  named(app, "role", rid, names), "user",
+                                                  named(app, "user", uid, names), "scope",
+                                                  "project", named(app, "project", pid, names),
+                                                  "links", "assignment", link));
         }
     }
     st_autofree char *self = st_sprintf("%s/identity/v3/role_assignments", app->public_url);
@@ -491,21 +491,24 @@ static int role_assignments(struct st_http_request *req, struct st_http_response
     return 0;
 }
 
-#define KS ST_API_KEYSTONE
+#define KS    ST_API_KEYSTONE
 #define GRANT "/identity/v3/projects/{project_id}/users/{user_id}/roles/{role_id}"
 
 static const struct st_route admin_routes[] = {
     KS_ROUTE("GET", "/identity/v3/projects", "identity:project:list", 0, project_list),
     KS_ROUTE("POST", "/identity/v3/projects", "identity:project:create", 0, project_create),
     KS_ROUTE("GET", "/identity/v3/projects/{project_id}", "identity:project:show", 0, project_show),
-    KS_ROUTE("PATCH", "/identity/v3/projects/{project_id}", "identity:project:update", 0, project_update),
-    KS_ROUTE("DELETE", "/identity/v3/projects/{project_id}", "identity:project:delete", 0, project_delete),
+    KS_ROUTE("PATCH", "/identity/v3/projects/{project_id}", "identity:project:update", 0,
+             project_update),
+    KS_ROUTE("DELETE", "/identity/v3/projects/{project_id}", "identity:project:delete", 0,
+             project_delete),
     KS_ROUTE("GET", "/identity/v3/users", "identity:user:list", 0, user_list),
     KS_ROUTE("POST", "/identity/v3/users", "identity:user:create", 0, user_create),
     KS_ROUTE("GET", "/identity/v3/users/{user_id}", "identity:token:self_show", 0, user_show),
     KS_ROUTE("PATCH", "/identity/v3/users/{user_id}", "identity:user:update", 0, user_update),
     KS_ROUTE("DELETE", "/identity/v3/users/{user_id}", "identity:user:delete", 0, user_delete),
-    KS_ROUTE("GET", "/identity/v3/users/{user_id}/projects", "identity:token:self_projects", 0, user_projects),
+    KS_ROUTE("GET", "/identity/v3/users/{user_id}/projects", "identity:token:self_projects", 0,
+             user_projects),
     KS_ROUTE("GET", "/identity/v3/roles", "identity:role:list", 0, role_list),
     KS_ROUTE("POST", "/identity/v3/roles", "identity:role:create", 0, role_create),
     KS_ROUTE("GET", "/identity/v3/roles/{role_id}", "identity:role:show", 0, role_show),
@@ -516,8 +519,10 @@ static const struct st_route admin_routes[] = {
     KS_ROUTE("PUT", GRANT, "identity:grant:create", 0, grant_put),
     KS_ROUTE("HEAD", GRANT, "identity:grant:check", 0, grant_head),
     KS_ROUTE("DELETE", GRANT, "identity:grant:delete", 0, grant_delete),
-    KS_ROUTE("GET", "/identity/v3/projects/{project_id}/users/{user_id}/roles", "identity:grant:list", 0, grant_list_roles),
-    KS_ROUTE("GET", "/identity/v3/role_assignments", "identity:assignment:list", 0, role_assignments),
+    KS_ROUTE("GET", "/identity/v3/projects/{project_id}/users/{user_id}/roles",
+             "identity:grant:list", 0, grant_list_roles),
+    KS_ROUTE("GET", "/identity/v3/role_assignments", "identity:assignment:list", 0,
+             role_assignments),
 };
 
 int keystone_admin_register(struct st_router *r, struct st_err **err)

@@ -39,19 +39,17 @@ struct st_daemon_config {
     unsigned token_ttl_s; /* 0 = the identity service's default (12 h) */
 };
 
-#define ST_DAEMON_DEFAULT_LISTEN  "127.0.0.1:8080"
-#define ST_DAEMON_DEFAULT_CONFIG  "/etc/stratos/stratosd.yaml"
-#define ST_DAEMON_ROOT_DATA_DIR   "/var/lib/stratos"
+#define ST_DAEMON_DEFAULT_LISTEN "127.0.0.1:8080"
+#define ST_DAEMON_DEFAULT_CONFIG "/etc/stratos/stratosd.yaml"
+#define ST_DAEMON_ROOT_DATA_DIR  "/var/lib/stratos"
 
 /* Parses argv (command word first: "init", "run" or none) and the config
  * file into *cfg. -EINVAL with a message naming the flag or key on error. */
-int st_daemon_config_load(int argc, char **argv, struct st_daemon_config *cfg,
-                          struct st_err **err);
+int st_daemon_config_load(int argc, char **argv, struct st_daemon_config *cfg, struct st_err **err);
 
 /* Loads a YAML config file over cfg (used by st_daemon_config_load; exposed
  * for tests). Unknown keys are errors: a typo must not be silently ignored. */
-int st_daemon_config_load_file(const char *path, struct st_daemon_config *cfg,
-                               struct st_err **err);
+int st_daemon_config_load_file(const char *path, struct st_daemon_config *cfg, struct st_err **err);
 
 /* "1048576", "512KiB", "1MiB", "1M", "2G" → bytes. */
 int st_daemon_parse_size(const char *s, size_t *ret, struct st_err **err);

@@ -10,7 +10,7 @@
 #include "daemon/config.h"
 #include "lib/err.h"
 
-#define ST_DAEMON_STORE_FILE "stratos.db"
+#define ST_DAEMON_STORE_FILE  "stratos.db"
 #define ST_DAEMON_CLUSTER_KEY "/cluster/info"
 #define ST_DAEMON_OPENRC_FILE "admin-openrc"
 #define ST_DAEMON_AUDIT_FILE  "audit.log"

@@ -25,8 +25,8 @@ static inline void *st_xrealloc(void *p, size_t size)
     return p;
 }
 
-char *st_strdup(const char *s);                /* NULL-tolerant; aborts on OOM */
-char *st_strndup(const char *s, size_t n);     /* aborts on OOM */
+char *st_strdup(const char *s);            /* NULL-tolerant; aborts on OOM */
+char *st_strndup(const char *s, size_t n); /* aborts on OOM */
 __attribute__((format(printf, 1, 2))) char *st_sprintf(const char *fmt, ...); /* aborts on OOM */
 
 #define st_new0(type, n) ((type *)st_xcalloc((n), sizeof(type)))

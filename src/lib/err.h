@@ -12,8 +12,8 @@ struct st_err {
 
 /* Sets *err (if err is non-NULL and *err is NULL) and returns code. A second
  * set on an already-set error keeps the first cause. */
-__attribute__((format(printf, 3, 4))) int st_err_set(struct st_err **err, int code,
-                                                     const char *fmt, ...);
+__attribute__((format(printf, 3, 4))) int st_err_set(struct st_err **err, int code, const char *fmt,
+                                                     ...);
 int st_err_setv(struct st_err **err, int code, const char *fmt, va_list ap);
 
 /* Adds context in front of an existing message and returns code. When no

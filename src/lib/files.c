@@ -26,8 +26,9 @@ bool st_path_component_valid(const char *name)
 int st_path_join(const char *base, const char *name, char **ret, struct st_err **err)
 {
     if (!st_path_component_valid(name))
-        return st_err_set(err, -EINVAL, "invalid name '%s': must be 1-%d characters, not '.' or "
-                                        "'..', without '/' or control characters",
+        return st_err_set(err, -EINVAL,
+                          "invalid name '%s': must be 1-%d characters, not '.' or "
+                          "'..', without '/' or control characters",
                           name ? name : "", ST_NAME_MAX);
     size_t bl = strlen(base);
     *ret = st_sprintf("%s%s%s", base, bl && base[bl - 1] == '/' ? "" : "/", name);

@@ -7,8 +7,8 @@
 int st_json_parse(const char *buf, size_t len, json_t **ret, struct st_err **err)
 {
     json_error_t jerr;
-    json_t *v = json_loadb(buf ? buf : "", buf ? len : 0, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
-                           &jerr);
+    json_t *v =
+        json_loadb(buf ? buf : "", buf ? len : 0, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
     if (!v)
         return st_err_set(err, -EINVAL, "invalid JSON: %s at line %d column %d", jerr.text,
                           jerr.line, jerr.column);
@@ -56,8 +56,7 @@ int st_json_get_str(json_t *obj, const char *key, bool required, const char **re
     return r;
 }
 
-int st_json_get_int(json_t *obj, const char *key, bool required, int64_t *ret,
-                    struct st_err **err)
+int st_json_get_int(json_t *obj, const char *key, bool required, int64_t *ret, struct st_err **err)
 {
     json_t *v = NULL;
     int r = get_field(obj, key, required, JSON_INTEGER, "an integer", &v, err);
@@ -66,8 +65,7 @@ int st_json_get_int(json_t *obj, const char *key, bool required, int64_t *ret,
     return r;
 }
 
-int st_json_get_bool(json_t *obj, const char *key, bool required, bool *ret,
-                     struct st_err **err)
+int st_json_get_bool(json_t *obj, const char *key, bool required, bool *ret, struct st_err **err)
 {
     json_t *v = NULL;
     int r = get_field(obj, key, required, JSON_TRUE, "a boolean", &v, err);
@@ -76,8 +74,7 @@ int st_json_get_bool(json_t *obj, const char *key, bool required, bool *ret,
     return r;
 }
 
-int st_json_get_obj(json_t *obj, const char *key, bool required, json_t **ret,
-                    struct st_err **err)
+int st_json_get_obj(json_t *obj, const char *key, bool required, json_t **ret, struct st_err **err)
 {
     return get_field(obj, key, required, JSON_OBJECT, "an object", ret, err);
 }

@@ -22,12 +22,9 @@ int st_json_parse_object(const char *buf, size_t len, json_t **ret, struct st_er
  * -EINVAL "field 'key' must be a string". Returned values are borrowed. */
 int st_json_get_str(json_t *obj, const char *key, bool required, const char **ret,
                     struct st_err **err);
-int st_json_get_int(json_t *obj, const char *key, bool required, int64_t *ret,
-                    struct st_err **err);
-int st_json_get_bool(json_t *obj, const char *key, bool required, bool *ret,
-                     struct st_err **err);
-int st_json_get_obj(json_t *obj, const char *key, bool required, json_t **ret,
-                    struct st_err **err);
+int st_json_get_int(json_t *obj, const char *key, bool required, int64_t *ret, struct st_err **err);
+int st_json_get_bool(json_t *obj, const char *key, bool required, bool *ret, struct st_err **err);
+int st_json_get_obj(json_t *obj, const char *key, bool required, json_t **ret, struct st_err **err);
 int st_json_get_array(json_t *obj, const char *key, bool required, json_t **ret,
                       struct st_err **err);
 

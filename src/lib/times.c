@@ -89,8 +89,7 @@ int st_time_parse_rfc3339(const char *s, int64_t *ret_epoch_ms)
         parse_digits(&p, 2, &mon) < 0 || expect_char(&p, "-") < 0 ||
         parse_digits(&p, 2, &day) < 0 || expect_char(&p, "Tt ") < 0 ||
         parse_digits(&p, 2, &hour) < 0 || expect_char(&p, ":") < 0 ||
-        parse_digits(&p, 2, &min) < 0 || expect_char(&p, ":") < 0 ||
-        parse_digits(&p, 2, &sec) < 0)
+        parse_digits(&p, 2, &min) < 0 || expect_char(&p, ":") < 0 || parse_digits(&p, 2, &sec) < 0)
         return -EINVAL;
     if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60)
         return -EINVAL;

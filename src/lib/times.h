@@ -7,8 +7,8 @@
 
 #define ST_TIME_RFC3339_LEN 32
 
-int64_t st_time_now_ms(void);      /* wall clock, ms since the epoch */
-int64_t st_time_mono_ns(void);     /* monotonic, for durations */
+int64_t st_time_now_ms(void);  /* wall clock, ms since the epoch */
+int64_t st_time_mono_ns(void); /* monotonic, for durations */
 
 /* "2026-11-26T20:57:13Z" (seconds) and "2026-11-26T20:57:13.123Z" (ms), UTC. */
 void st_time_rfc3339(int64_t epoch_s, char *buf, size_t len);

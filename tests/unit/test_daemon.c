@@ -48,8 +48,8 @@ static void test_defaults_and_flags(void **state)
 {
     (void)state;
     struct st_daemon_config cfg;
-    char *argv[] = {"stratosd", "init", "--data-dir", "/srv/x", "--listen=0.0.0.0:9000",
-                    "--role", "controller", NULL};
+    char *argv[] = {"stratosd", "init",       "--data-dir", "/srv/x", "--listen=0.0.0.0:9000",
+                    "--role",   "controller", NULL};
     assert_int_equal(load(&cfg, NULL, argv), 0);
     assert_int_equal(cfg.command, ST_DAEMON_INIT);
     assert_string_equal(cfg.data_dir, "/srv/x");
