@@ -68,8 +68,8 @@ static char *make_user(const char *name, const char *project_id, const char *rol
 
 static char *login(const char *user, const char *password, const char *project_name)
 {
-    struct st_auth_request ar = {.user_name = user, .password = password,
-                                 .project_name = project_name, .peer = "test"};
+    struct st_auth_request ar = {
+        .user_name = user, .password = password, .project_name = project_name, .peer = "test"};
     char *secret = NULL;
     st_autoptr(st_token) t = NULL;
     st_autoptr(st_err) err = NULL;
@@ -104,9 +104,9 @@ static int setup(void **state)
     st_autoptr(json_t) member = NULL;
     assert_int_equal(st_identity_role_find(fx.identity, "member", &member, NULL), 0);
     fx.member_role = json_id(member);
-    make_user("reader-a", fx.project_a, "reader");
+    free(make_user("reader-a", fx.project_a, "reader"));
     fx.user_member_a = make_user("member-a", fx.project_a, "member");
-    make_user("member-b", fx.project_b, "member");
+    free(make_user("member-b", fx.project_b, "member"));
     st_autoptr(json_t) admin = NULL;
     assert_int_equal(st_identity_user_find(fx.identity, "default", "admin", &admin, NULL), 0);
     fx.user_admin = json_id(admin);
@@ -121,8 +121,8 @@ static int setup(void **state)
     fx.tok_expired = login("member-a", "pw", "proj-a");
     st_identity_set_clock(fx.identity, NULL, NULL);
 
-    fx.app = (struct st_api_app){.kv = fx.kv, .identity = fx.identity,
-                                 .public_url = "http://127.0.0.1"};
+    fx.app =
+        (struct st_api_app){.kv = fx.kv, .identity = fx.identity, .public_url = "http://127.0.0.1"};
     fx.router = st_router_new(&fx.app);
     struct st_api_system sys = {.role = "all"};
     assert_int_equal(st_daemon_routes_register(fx.router, &fx.app, &sys, NULL), 0);
@@ -140,9 +140,9 @@ static int teardown(void **state)
     st_router_free(fx.router);
     st_identity_free(fx.identity);
     st_kv_close(fx.kv);
-    char *strs[] = {fx.project_a,  fx.project_b,  fx.member_role,  fx.user_member_a,
+    char *strs[] = {fx.project_a,  fx.project_b,    fx.member_role,  fx.user_member_a,
                     fx.user_admin, fx.tok_reader_a, fx.tok_member_a, fx.tok_member_b,
-                    fx.tok_admin,  fx.tok_revoked, fx.tok_expired};
+                    fx.tok_admin,  fx.tok_revoked,  fx.tok_expired};
     for (size_t i = 0; i < ST_ARRAY_SIZE(strs); i++)
         free(strs[i]);
     curl_global_cleanup();
@@ -174,8 +174,7 @@ static long request(const char *method, const char *path, const char *token, con
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     if (strcmp(method, "HEAD") == 0)
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    if (strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0 ||
-        strcmp(method, "PUT") == 0)
+    if (strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0 || strcmp(method, "PUT") == 0)
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{}");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
@@ -265,8 +264,8 @@ static void check_route(const struct st_route *route, void *userdata)
             /* self service: one's own user, not another's (404, not 403) */
             check_allowed(route, "member-a on self",
                           request(m, path, fx.tok_member_a, fx.tok_member_a));
-            check(route, "member-b on member-a",
-                  request(m, path, fx.tok_member_b, fx.tok_member_b), 404);
+            check(route, "member-b on member-a", request(m, path, fx.tok_member_b, fx.tok_member_b),
+                  404);
             check_allowed(route, "admin", request(m, path, fx.tok_admin, fx.tok_admin));
         } else {
             check_allowed(route, "reader-a", request(m, path, fx.tok_reader_a, fx.tok_reader_a));
