@@ -18,8 +18,13 @@ $(BUILD)/Makefile: CMakeLists.txt
 build: deps $(BUILD)/Makefile
 	@cmake --build $(BUILD) -j $(JOBS)
 
-run: build
-	$(BUILD)/stratosd init $(RUN_ARGS)
+# The seed image (a busybox root filesystem) is built once and imported by
+# init unless an image named busybox exists, so the README tour runs offline.
+$(BUILD)/busybox.tar: scripts/busybox-rootfs.sh
+	scripts/busybox-rootfs.sh $@
+
+run: build $(BUILD)/busybox.tar
+	$(BUILD)/stratosd init --import-image busybox=$(BUILD)/busybox.tar $(RUN_ARGS)
 	exec $(BUILD)/stratosd $(RUN_ARGS)
 
 test: build
