@@ -18,7 +18,10 @@
  *     "resources": {                 -- what the scheduler admits and the agent enforces
  *        "vcpus": 2, "memory_mb": 4096, "disk_gb": 20,
  *        "cpu_reservation_mhz": 0, "cpu_limit_mhz": 0 (0 = none), "cpu_shares": 1024,
+ *        "cpu_period_us": 0, "cpu_quota_us": 0 (the flavor's quota:cpu_period/cpu_quota,
+ *                          for the whole instance; 0 = none),
  *        "memory_reservation_mb": 4096, "memory_limit_mb": 4096, "pids_limit": 4096 },
+ *                                    -- computed by st_compute_resources (resources.h)
  *     "resource_policy": {...} | null, -- the named policy, verbatim, for show
  *     "power": "on" | "off",          -- os-start / os-stop
  *     "reboot": <int>,                -- bumped by each reboot action
@@ -57,11 +60,22 @@
  *
  * /compute/consoles/<uuid>  the tail (64 KiB) of a server's console log,
  * pushed by its agent.
+ *
+ * /compute/server_groups/<uuid>  one document per server group (Nova's
+ * os-server-groups; read by the placement controller):
+ * { "id", "name", "project_id", "created_at",
+ *   "policies": ["affinity" | "anti-affinity" | "soft-affinity" | ...],
+ *   "policy": "affinity" (optional, the 2.64 form; wins over policies),
+ *   "members": ["<server uuid>", ...] }
+ * A server is a member if it is listed in members or its spec.server_group
+ * names the group; placement enforces affinity and anti-affinity (the soft
+ * policies are preferences, not enforced yet).
  */
 #pragma once
 
-#define ST_COMPUTE_SERVERS_PREFIX     "/compute/servers/"
-#define ST_COMPUTE_NODES_PREFIX       "/compute/nodes/"
-#define ST_COMPUTE_ALLOCATIONS_PREFIX "/compute/allocations/"
-#define ST_COMPUTE_CONSOLES_PREFIX    "/compute/consoles/"
-#define ST_COMPUTE_CONSOLE_MAX        (64 * 1024)
+#define ST_COMPUTE_SERVERS_PREFIX       "/compute/servers/"
+#define ST_COMPUTE_NODES_PREFIX         "/compute/nodes/"
+#define ST_COMPUTE_ALLOCATIONS_PREFIX   "/compute/allocations/"
+#define ST_COMPUTE_CONSOLES_PREFIX      "/compute/consoles/"
+#define ST_COMPUTE_SERVER_GROUPS_PREFIX "/compute/server_groups/"
+#define ST_COMPUTE_CONSOLE_MAX          (64 * 1024)

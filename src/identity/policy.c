@@ -139,7 +139,9 @@ struct st_policy *st_policy_new(void)
         for (size_t v = 0; v < nv; v++)
             reader[n++] = st_sprintf("%s:*:%s", project_services[s], read_verbs[v]);
     reader[n++] = st_strdup("identity:token:*");
-    put_role(p, "reader", reader, n, NULL, 0, false, true);
+    /* admin-only actions include reads (hypervisors, services): denied too */
+    char **reader_deny = copy_patterns(admin_only, ST_ARRAY_SIZE(admin_only));
+    put_role(p, "reader", reader, n, reader_deny, ST_ARRAY_SIZE(admin_only), false, true);
 
     /* member: everything in the project services, minus admin-only writes. */
     char **member = st_new0(char *, ns + 1);
