@@ -15,6 +15,8 @@
  *     "key_name": "k" | null, "public_key": "ssh-ed25519 ..." | null,
  *     "user_data": "<base64>" | null, "metadata": {},
  *     "availability_zone": "nova" | null, "server_group": "<uuid>" | null,
+ *     "networks": [{"uuid": ...}, ...], "security_groups": [{"name": ...}],
+ *                                    -- as requested; not acted on yet (a later issue)
  *     "resources": {                 -- what the scheduler admits and the agent enforces
  *        "vcpus": 2, "memory_mb": 4096, "disk_gb": 20,
  *        "cpu_reservation_mhz": 0, "cpu_limit_mhz": 0 (0 = none), "cpu_shares": 1024,
@@ -25,11 +27,14 @@
  *     "resource_policy": {...} | null, -- the named policy, verbatim, for show
  *     "power": "on" | "off",          -- os-start / os-stop
  *     "reboot": <int>,                -- bumped by each reboot action
+ *     "reboot_type": "SOFT" | "HARD", -- of the last reboot (absent before one)
  *     "deleted": false,               -- true once DELETE was asked
  *     "host": null | "<node name>"    -- written once by the scheduler (CAS)
  *   },
  *   "status": {                      -- observed state, written for the agent
- *     "state": "BUILD" | "ACTIVE" | "SHUTOFF" | "REBOOT" | "ERROR" | "DELETED",
+ *     "state": "BUILD" | "ACTIVE" | "SHUTOFF" | "REBOOT" | "HARD_REBOOT" | "ERROR"
+ *              | "DELETED",          -- DELETED is reported, never stored
+ *                                       (server.h: the document is removed)
  *     "task_state": null | "scheduling" | "spawning" | "powering-off" | ...,
  *     "power_state": 0 NOSTATE | 1 RUNNING | 4 SHUTDOWN | 6 CRASHED,
  *     "fault": null | {"code": 500, "message": "...", "created": "RFC 3339"},
@@ -60,6 +65,9 @@
  *
  * /compute/consoles/<uuid>  the tail (64 KiB) of a server's console log,
  * pushed by its agent.
+ *
+ * /compute/quotas/<project_id>, /compute/quota-usage/<project_id>  a
+ * project's compute limits and the servers counted against them (quota.h).
  *
  * /compute/server_groups/<uuid>  one document per server group (Nova's
  * os-server-groups; read by the placement controller):

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "compute/model.h"
+#include "compute/node.h"
 #include "compute/quota.h"
 #include "compute/server-priv.h"
 #include "lib/cleanup.h"
@@ -376,11 +377,19 @@ int server_release(struct st_kv *kv, json_t *doc, struct st_err **err)
 
 /* ---- delete ---- */
 
-static bool node_exists(struct st_kv *kv, const char *node)
+/* Whether a node's agent can be expected to destroy what it runs: the node
+ * is known and its lease holds. Otherwise a delete is done here, as Nova's
+ * "local delete" when a compute service is down; an agent that comes back
+ * removes the instances no longer assigned to it. A store error counts as
+ * alive (the safe side: the deletion waits for the agent). */
+static bool node_alive(struct st_kv *kv, const char *node)
 {
-    st_autofree char *key = st_sprintf("%s%s", ST_COMPUTE_NODES_PREFIX, node);
-    st_autoptr(st_kv_entry) e = NULL;
-    return st_kv_get(kv, key, &e, NULL) != -ENOENT;
+    st_autoptr(json_t) doc = NULL;
+    st_autoptr(st_err) err = NULL;
+    int r = st_compute_node_get(kv, node, &doc, &err);
+    if (r == -ENOENT)
+        return false;
+    return r < 0 || st_compute_node_alive(doc, st_time_now_ms());
 }
 
 static int mark_deleted(json_t *doc, void *userdata, struct st_err **err)
@@ -405,14 +414,14 @@ int st_compute_server_delete(struct st_kv *kv, const char *id, struct st_err **e
         if (r < 0)
             return r;
         const char *host = server_str(server_spec(doc), "host");
-        if (host && node_exists(kv, host)) {
+        if (host && node_alive(kv, host)) {
             /* its agent destroys it and reports DELETED (server_report.c) */
             r = st_compute_server_update(kv, id, mark_deleted, NULL, NULL, err);
             if (r < 0)
                 return r;
             return st_compute_quota_release(kv, server_str(doc, "project_id"), id, err);
         }
-        /* never placed (or its node is gone for good): nothing runs it */
+        /* never placed, or its node is gone or down: nothing will report */
         if (!key)
             key = server_key(id);
         r = st_kv_delete(kv, key, rev, NULL, err);
@@ -424,8 +433,8 @@ int st_compute_server_delete(struct st_kv *kv, const char *id, struct st_err **e
             return server_not_found(id, err);
         if (r < 0)
             return r;
-        st_log_info("server_removed", "server=%s reason=%s", id,
-                    host ? "node_unknown" : "never_placed");
+        st_log_info("server_removed", "server=%s reason=%s host=%s", id,
+                    host ? "node_down" : "never_placed", host ? host : "");
         return server_release(kv, doc, err);
     }
     return st_err_set(err, -EAGAIN, "server %s is changing too often; try again", id);

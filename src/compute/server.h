@@ -80,9 +80,12 @@ typedef int (*st_compute_server_fn)(json_t *doc, void *userdata, struct st_err *
 int st_compute_server_update(struct st_kv *kv, const char *id, st_compute_server_fn fn,
                              void *userdata, json_t **ret_doc, struct st_err **err);
 
-/* DELETE: removes a server that was never placed (with its quota and any
- * allocation) at once; marks a placed one deleted (its agent destroys it and
- * reports DELETED). Idempotent while the deletion is pending. */
+/* DELETE: marks a placed server deleted (its agent destroys it and reports
+ * DELETED; quota is released at once). A server that was never placed, or
+ * whose node is unknown or down (lease expired), is removed at once with
+ * its allocation, console and quota entry, as Nova's local delete; an agent
+ * that comes back destroys what is no longer assigned to it. Idempotent
+ * while the deletion is pending. */
 int st_compute_server_delete(struct st_kv *kv, const char *id, struct st_err **err);
 
 /* Power actions; -EBUSY with Nova's 409 message in a wrong state ("Cannot

@@ -13,7 +13,9 @@
 #include "lib/log.h"
 #include "lib/times.h"
 #include "lib/uuid.h"
+#include "compute/node_token.h"
 #include "identity/identity.h"
+#include "image/image.h"
 #include "store/kv.h"
 #include "version.h"
 
@@ -93,6 +95,61 @@ static int refresh_openrc_url(const char *path, const char *auth_url, struct st_
     return st_write_file_atomic(path, text, strlen(text), 0600, err);
 }
 
+/* One --import-image NAME=PATH[:container_format]: a public raw image owned
+ * by the admin project, imported only if no image of that name is visible
+ * to the admin project yet, so that running init again changes nothing. */
+static int import_image(const struct st_daemon_config *cfg, struct st_kv *kv,
+                        const char *project_id, const char *spec, struct st_err **err)
+{
+    st_autofree char *name = st_strdup(spec);
+    char *path = strchr(name, '=');
+    *path++ = '\0';
+    const char *container = "docker";
+    char *colon = strrchr(path, ':');
+    if (colon && st_image_container_format_valid(colon + 1)) {
+        *colon = '\0';
+        container = colon + 1;
+    }
+    st_autoptr(json_t) existing = NULL;
+    int r = st_image_find_visible(kv, project_id, false, name, &existing, err);
+    if (r == 0 || r == -EEXIST) {
+        st_err_clear(err);
+        st_log_info("image_import_skipped", "name=\"%s\" reason=\"an image of that name exists\"",
+                    name);
+        return 0;
+    }
+    if (r != -ENOENT)
+        return r;
+    st_err_clear(err);
+    st_autoptr(json_t) attrs = json_pack("{s:s, s:s, s:s, s:s}", "name", name, "disk_format", "raw",
+                                         "container_format", container, "visibility", "public");
+    st_autoptr(json_t) doc = NULL;
+    r = st_image_import(kv, cfg->data_dir, project_id, attrs, path, &doc, err);
+    if (r < 0)
+        return st_err_prefix(err, r, "--import-image %s", spec);
+    st_log_info("image_imported", "name=\"%s\" id=%s container_format=%s size=%lld", name,
+                json_string_value(json_object_get(doc, "id")), container,
+                (long long)json_integer_value(json_object_get(doc, "size")));
+    return 0;
+}
+
+static int import_images(const struct st_daemon_config *cfg, struct st_kv *kv,
+                         struct st_identity *identity, struct st_err **err)
+{
+    int r = st_image_gc(kv, cfg->data_dir, err);
+    if (r < 0 || cfg->n_import_images == 0)
+        return r;
+    st_autoptr(json_t) project = NULL;
+    r = st_identity_project_find(identity, ST_IDENTITY_DEFAULT_DOMAIN_ID, "admin", &project, err);
+    if (r < 0)
+        return st_err_prefix(err, r, "finding the admin project");
+    const char *project_id = json_string_value(json_object_get(project, "id"));
+    for (size_t i = 0; i < cfg->n_import_images; i++)
+        if ((r = import_image(cfg, kv, project_id, cfg->import_images[i], err)) < 0)
+            return r;
+    return 0;
+}
+
 int st_daemon_init(const struct st_daemon_config *cfg, struct st_err **err)
 {
     int r = st_mkdir_p(cfg->data_dir, 0700, err);
@@ -108,6 +165,9 @@ int st_daemon_init(const struct st_daemon_config *cfg, struct st_err **err)
     r = ensure_cluster_record(kv, err);
     if (r < 0)
         return st_err_prefix(err, r, "writing cluster record");
+    r = st_compute_node_token_ensure(cfg->data_dir, err);
+    if (r < 0)
+        return st_err_prefix(err, r, "creating the node token");
 
     st_autoptr(st_identity) identity = NULL;
     r = st_identity_new(kv, NULL, &identity, err);
@@ -134,5 +194,8 @@ int st_daemon_init(const struct st_daemon_config *cfg, struct st_err **err)
                                       "file is gone; reset the password with stratos user set\"",
                     openrc);
     }
+    r = import_images(cfg, kv, identity, err);
+    if (r < 0)
+        return st_err_prefix(err, r, "importing images");
     return 0;
 }

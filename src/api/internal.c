@@ -1,0 +1,203 @@
+/* The internal API agents use (/internal/v1, see internal.h): node
+ * register/heartbeat, the long-poll of a node's assignments, status and
+ * console reports, and image downloads. Authenticated by the cluster's node
+ * token, loaded here at registration (and created if an older data dir
+ * lacks it) and checked by st_api_internal_authenticate, which the auth
+ * hook calls for every "internal:*" action instead of Keystone. The work is
+ * in compute/ (server.h, node.h) and image/; this file parses and answers. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/app.h"
+#include "api/router.h"
+#include "compute/node.h"
+#include "compute/node_token.h"
+#include "compute/server.h"
+#include "image/image.h"
+#include "lib/cleanup.h"
+#include "lib/json.h"
+#include "lib/log.h"
+
+#define INTERNAL_PREFIX "/internal/v1"
+#define WAIT_MAX_S      60
+
+struct internal_ctx {
+    char *node_token; /* NULL: no token configured, every request is refused */
+};
+
+static void ctx_free(void *p)
+{
+    struct internal_ctx *ctx = p;
+    if (!ctx)
+        return;
+    if (ctx->node_token) {
+        explicit_bzero(ctx->node_token, strlen(ctx->node_token));
+        free(ctx->node_token);
+    }
+    free(ctx);
+}
+
+int st_api_internal_authenticate(struct st_http_request *req, struct st_err **err)
+{
+    const struct internal_ctx *ctx = req->route ? req->route->userdata : NULL;
+    if (!ctx || !ctx->node_token)
+        return st_err_set(err, -EACCES, "The internal API has no node token configured.");
+    const char *presented = st_http_header(req, "X-Node-Token");
+    if (!presented || !presented[0])
+        return st_err_set(err, -EACCES, "The internal API requires a node token (X-Node-Token).");
+    if (!st_compute_node_token_equal(ctx->node_token, presented))
+        return st_err_set(err, -EACCES, "The node token is not valid.");
+    return 0;
+}
+
+static int parse_body(struct st_http_request *req, json_t **ret, struct st_err **err)
+{
+    return st_json_parse_object(req->body ? req->body : "", req->body_len, ret, err);
+}
+
+static int put_node(struct st_http_request *req, struct st_http_response *resp, struct st_err **err)
+{
+    struct st_api_app *app = req->app;
+    st_autoptr(json_t) body = NULL;
+    int r = parse_body(req, &body, err);
+    if (r < 0)
+        return r;
+    json_t *doc = NULL;
+    r = st_compute_node_put(app->kv, st_http_param(req, "node"), body, &doc, err);
+    if (r < 0)
+        return r;
+    st_http_resp_json(resp, 200, json_pack("{s:o}", "node", doc));
+    return 0;
+}
+
+static int query_int(struct st_http_request *req, const char *key, int64_t max, int64_t *ret,
+                     struct st_err **err)
+{
+    const char *v = st_http_query(req, key);
+    *ret = 0;
+    if (!v)
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (!v[0] || *end || errno || n < 0 || n > max)
+        return st_err_set(err, -EINVAL, "%s must be an integer from 0 to %lld", key,
+                          (long long)max);
+    *ret = n;
+    return 0;
+}
+
+static int node_servers(struct st_http_request *req, struct st_http_response *resp,
+                        struct st_err **err)
+{
+    struct st_api_app *app = req->app;
+    const char *node = st_http_param(req, "node");
+    int r = st_compute_node_check_name(node, err);
+    if (r < 0)
+        return r;
+    int64_t after, wait_s;
+    if ((r = query_int(req, "after", INT64_MAX, &after, err)) < 0 ||
+        (r = query_int(req, "wait", WAIT_MAX_S, &wait_s, err)) < 0)
+        return r;
+    json_t *docs = NULL;
+    int64_t rev = 0;
+    st_autoptr(st_err) werr = NULL;
+    r = st_compute_server_watch_host(app->kv, node, after, (int)wait_s * 1000, &docs, &rev, &werr);
+    if (r == -ESTALE)
+        return st_http_resp_error(req, resp, 410, NULL,
+                                  "Revision %lld has been compacted: list again with after=0.",
+                                  (long long)after);
+    if (r < 0)
+        return st_err_set(err, r, "%s", st_err_msg(werr));
+    st_http_resp_json(resp, 200,
+                      json_pack("{s:I, s:o}", "revision", (json_int_t)rev, "servers", docs));
+    return 0;
+}
+
+static int put_status(struct st_http_request *req, struct st_http_response *resp,
+                      struct st_err **err)
+{
+    struct st_api_app *app = req->app;
+    st_autoptr(json_t) body = NULL;
+    int r = parse_body(req, &body, err);
+    if (r < 0)
+        return r;
+    const char *id = st_http_param(req, "server_id");
+    st_autoptr(st_err) rerr = NULL;
+    r = st_compute_server_report(app->kv, id, body, &rerr);
+    const char *state = json_string_value(json_object_get(body, "state"));
+    if (r == -ENOENT && state && strcmp(state, "DELETED") == 0)
+        r = 0; /* removed already: a repeated report of the same end */
+    if (r < 0)
+        return st_err_set(err, r, "%s", st_err_msg(rerr));
+    st_http_resp_json(resp, 204, NULL);
+    return 0;
+}
+
+static int put_console(struct st_http_request *req, struct st_http_response *resp,
+                       struct st_err **err)
+{
+    struct st_api_app *app = req->app;
+    int r = st_compute_server_console_put(app->kv, st_http_param(req, "server_id"), req->body,
+                                          req->body_len, err);
+    if (r < 0)
+        return r;
+    st_http_resp_json(resp, 204, NULL);
+    return 0;
+}
+
+static int get_image_file(struct st_http_request *req, struct st_http_response *resp,
+                          struct st_err **err)
+{
+    struct st_api_app *app = req->app;
+    if (!app->data_dir)
+        return st_err_set(err, -ENOENT, "no image store on this controller");
+    int fd = -1;
+    uint64_t size = 0;
+    int r =
+        st_image_open_file(app->kv, app->data_dir, st_http_param(req, "image_id"), &fd, &size, err);
+    if (r < 0)
+        return r;
+    st_http_resp_file(resp, 200, "application/octet-stream", fd, size);
+    return 0;
+}
+
+#define INTERNAL_ROUTE(m, p, a, fn)                                                                \
+    {                                                                                              \
+        .method = (m), .pattern = INTERNAL_PREFIX p, .action = (a), .family = ST_API_PLAIN,        \
+        .handler = (fn)                                                                            \
+    }
+
+static const struct st_route routes[] = {
+    INTERNAL_ROUTE("PUT", "/nodes/{node}", "internal:node:update", put_node),
+    INTERNAL_ROUTE("GET", "/nodes/{node}/servers", "internal:server:list", node_servers),
+    INTERNAL_ROUTE("PUT", "/servers/{server_id}/status", "internal:server:update", put_status),
+    INTERNAL_ROUTE("PUT", "/servers/{server_id}/console", "internal:console:update", put_console),
+    INTERNAL_ROUTE("GET", "/images/{image_id}/file", "internal:image:get", get_image_file),
+};
+
+int st_api_internal_register(struct st_router *r, struct st_api_app *app, struct st_err **err)
+{
+    struct internal_ctx *ctx = st_new0(struct internal_ctx, 1);
+    st_router_own(r, ctx, ctx_free);
+    if (app->data_dir) {
+        /* `stratosd init` creates the token; a data dir made before it
+         * existed gets one here, so its agents can be given it */
+        int ret = st_compute_node_token_ensure(app->data_dir, err);
+        if (ret < 0 || (ret = st_compute_node_token_load(app->data_dir, &ctx->node_token, err)) < 0)
+            return st_err_prefix(err, ret, "loading the node token");
+    } else {
+        st_log_warn("internal_api_closed", "%s", "reason=\"no data dir, so no node token\"");
+    }
+    for (size_t i = 0; i < ST_ARRAY_SIZE(routes); i++) {
+        struct st_route route = routes[i];
+        route.userdata = ctx;
+        int ret = st_router_add(r, &route, err);
+        if (ret < 0)
+            return ret;
+    }
+    return 0;
+}
