@@ -14,13 +14,15 @@
 #include "prompt.h"
 
 /* Where each service lives on stratosd when no catalog says (a token given
- * as is): DESIGN.md's API layout under the one port. */
+ * as is): the URLs stratosd's own catalog publishes, versioned or not as
+ * the real clients expect them (spec §3.3): compute and identity versioned,
+ * image and network unversioned (the client appends /v2 and /v2.0). */
 static const struct {
     const char *type;
     const char *path;
 } stratosd_paths[] = {
-    {"identity", "/identity/v3"}, {"compute", "/compute/v2.1"}, {"network", "/network/v2.0"},
-    {"image", "/image/v2"},       {"volumev3", "/volume/v3"},   {"block-storage", "/volume/v3"},
+    {"identity", "/identity/v3"}, {"compute", "/compute/v2.1"}, {"network", "/network"},
+    {"image", "/image"},          {"volumev3", "/volume/v3"},   {"block-storage", "/volume/v3"},
 };
 
 /* The service types keystoneauth treats as one (service-types-authority). */

@@ -5,6 +5,7 @@
 #include "command.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
@@ -12,10 +13,17 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "cmd_apply.h"
+#include "cmd_flavor.h"
+#include "cmd_hypervisor.h"
 #include "cmd_identity_project.h"
 #include "cmd_identity_role.h"
 #include "cmd_identity_token.h"
 #include "cmd_identity_user.h"
+#include "cmd_image.h"
+#include "cmd_keypair.h"
+#include "cmd_quota.h"
+#include "cmd_server.h"
 #include "cmd_system.h"
 #include "http.h"
 #include "lib/cleanup.h"
@@ -35,8 +43,11 @@ static const struct st_cli_command builtin_commands[] = {
 
 /* Every command table; a new resource adds its table here. */
 static const struct st_cli_command *const command_tables[] = {
-    builtin_commands,        st_cli_system_commands, st_cli_token_commands,
-    st_cli_project_commands, st_cli_user_commands,   st_cli_role_commands,
+    builtin_commands,        st_cli_system_commands,        st_cli_token_commands,
+    st_cli_project_commands, st_cli_user_commands,          st_cli_role_commands,
+    st_cli_image_commands,   st_cli_flavor_commands,        st_cli_keypair_commands,
+    st_cli_server_commands,  st_cli_server_action_commands, st_cli_hypervisor_commands,
+    st_cli_quota_commands,   st_cli_apply_commands,
 };
 
 /* ---- output options (cliff's, for show and list commands) ---- */
@@ -597,6 +608,35 @@ int st_cli_ctx_list(struct st_cli_ctx *ctx, const struct st_cli_column *cols, si
                     const json_t *rows, struct st_err **err)
 {
     return st_cli_output_list(ctx->out, &ctx->output, cols, n_cols, rows, err);
+}
+
+int st_cli_ctx_usage_error(struct st_cli_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    print_usage(ctx->err, ctx->cmd);
+    fprintf(ctx->err, "stratos %s: error: %s\n", ctx->cmd->name, msg);
+    free(msg);
+    return 2;
+}
+
+int st_cli_ctx_int_option(struct st_cli_ctx *ctx, const char *name, long def, long *ret)
+{
+    const char *v = st_cli_args_get(&ctx->args, name);
+    *ret = def;
+    if (!v)
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end != '\0')
+        return st_cli_ctx_usage_error(ctx, "argument --%s: invalid int value: '%s'", name, v);
+    *ret = n;
+    return 0;
 }
 
 static void output_from_args(struct st_cli_output_opts *o, const struct st_cli_command *cmd,

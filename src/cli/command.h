@@ -67,6 +67,16 @@ int st_cli_ctx_auth(struct st_cli_ctx *ctx, struct st_cli_auth **ret, struct st_
 int st_cli_ctx_service_url(struct st_cli_ctx *ctx, const char *type, char **ret,
                            struct st_err **err);
 
+/* A usage error found by the command itself, printed as argparse prints
+ * one (usage, then "stratos <cmd>: error: <msg>"); returns 2, the exit
+ * status to return from run. */
+__attribute__((format(printf, 2, 3))) int st_cli_ctx_usage_error(struct st_cli_ctx *ctx,
+                                                                 const char *fmt, ...);
+/* An integer option (argparse's type=int): *ret is its value, or def when
+ * it is absent. Returns 0, or 2 after printing "argument --ram: invalid int
+ * value: 'x'" (return that from run). */
+int st_cli_ctx_int_option(struct st_cli_ctx *ctx, const char *name, long def, long *ret);
+
 /* Print results with the user's output options. */
 int st_cli_ctx_show(struct st_cli_ctx *ctx, const json_t *obj, struct st_err **err);
 int st_cli_ctx_list(struct st_cli_ctx *ctx, const struct st_cli_column *cols, size_t n_cols,

@@ -6,9 +6,11 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "lib/json.h"
 #include "version.h"
@@ -309,28 +311,101 @@ int st_cli_http_request(struct st_cli_http *h, const char *method, const char *p
     return st_cli_http_request_with(h, method, path, NULL, content_type, body, body_len, ret, err);
 }
 
-int st_cli_http_request_with(struct st_cli_http *h, const char *method, const char *path,
-                             const char *const *extra_headers, const char *content_type,
-                             const void *body, size_t body_len, struct st_cli_http_response *ret,
-                             struct st_err **err)
+/* What one exchange sends and where its body goes: the request body from
+ * memory or streamed from a file descriptor, the answer in memory or, when
+ * it is a success, streamed to a file descriptor. */
+struct xfer {
+    const char *method;
+    const char *path;
+    const char *const *headers;
+    const char *content_type;
+    const void *body; /* in memory ... */
+    size_t body_len;
+    int in_fd; /* ... or read from here as curl asks (-1: none) */
+    uint64_t in_size;
+    int in_errno; /* a failed read() of in_fd */
+    int out_fd;   /* a 2xx answer's body goes here (-1: into the response) */
+    void (*observe)(const void *data, size_t len, void *arg); /* sees what goes there */
+    void *observe_arg;
+    int out_errno;
+    uint64_t out_bytes;
+    CURL *curl;
+    struct st_cli_http_response *resp;
+};
+
+static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata)
 {
+    struct xfer *x = userdata;
+    for (;;) {
+        ssize_t n = read(x->in_fd, buf, size * nitems);
+        if (n >= 0)
+            return (size_t)n;
+        if (errno != EINTR) {
+            x->in_errno = errno;
+            return CURL_READFUNC_ABORT;
+        }
+    }
+}
+
+static size_t on_body_to_fd(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    struct xfer *x = userdata;
+    long status = 0;
+    curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200 || status >= 300)
+        return on_body(data, size, nmemb, x->resp); /* an error page: keep it */
+    size_t n = size * nmemb;
+    for (size_t done = 0; done < n;) {
+        ssize_t w = write(x->out_fd, data + done, n - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            x->out_errno = w < 0 ? errno : EIO;
+            return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
+        }
+        done += (size_t)w;
+    }
+    if (x->observe)
+        x->observe(data, n, x->observe_arg);
+    x->out_bytes += n;
+    return n;
+}
+
+static int perform(struct st_cli_http *h, struct xfer *x, struct st_cli_http_response *ret,
+                   struct st_err **err)
+{
+    const char *method = x->method, *path = x->path;
     bool full = strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0;
     st_autofree char *url = full ? st_strdup(path) : st_sprintf("%s%s", h->base_url, path);
     struct st_cli_http_response resp = {0};
     char errbuf[CURL_ERROR_SIZE] = "";
     CURL *c = h->curl;
+    x->curl = c;
+    x->resp = &resp;
 
     /* reset keeps live connections, so keep-alive works across requests */
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, h->timeout_s);
+    if (x->in_fd < 0 && x->out_fd < 0) {
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, h->timeout_s);
+    } else {
+        /* a transfer of gigabytes may take long: fail only when it stalls
+         * (under 1 byte/s for the timeout) */
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->timeout_s);
+    }
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
                      h->timeout_s < ST_CLI_HTTP_CONNECT_TIMEOUT_S ? h->timeout_s
                                                                   : ST_CLI_HTTP_CONNECT_TIMEOUT_S);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+    if (x->out_fd >= 0) {
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body_to_fd);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+    } else {
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+    }
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &resp);
     if (h->cacert)
@@ -340,41 +415,60 @@ int st_cli_http_request_with(struct st_cli_http *h, const char *method, const ch
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
     }
 
-    bool sends_body = body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
-                      strcmp(method, "PATCH") == 0;
+    bool streams = x->in_fd >= 0;
+    bool sends_body = streams || x->body || strcmp(method, "POST") == 0 ||
+                      strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0;
     if (strcmp(method, "HEAD") == 0)
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     else if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    if (sends_body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? (const char *)body : "");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? body_len : 0));
+    if (streams) {
+        /* the body is read from the file as curl sends it, with its length
+         * known up front (Content-Length, as Glance wants) */
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(c, CURLOPT_READDATA, x);
+        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->in_size);
+    } else if (sends_body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, x->body ? (const char *)x->body : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(x->body ? x->body_len : 0));
     }
 
     struct curl_slist *headers = NULL;
     headers = curl_slist_append(headers, "Accept: application/json");
     headers = curl_slist_append(headers, "User-Agent: stratos/" ST_VERSION);
-    if (sends_body && content_type) {
-        st_autofree char *ct = st_sprintf("Content-Type: %s", content_type);
+    if (sends_body && x->content_type) {
+        st_autofree char *ct = st_sprintf("Content-Type: %s", x->content_type);
         headers = curl_slist_append(headers, ct);
     }
     if (h->token) {
         st_autofree char *tok = st_sprintf("X-Auth-Token: %s", h->token);
         headers = curl_slist_append(headers, tok);
     }
-    for (const char *const *x = extra_headers; x && *x; x++)
-        headers = curl_slist_append(headers, *x);
+    for (const char *const *hx = x->headers; hx && *hx; hx++)
+        headers = curl_slist_append(headers, *hx);
     headers = curl_slist_append(headers, "Expect:"); /* no 100-continue round trip */
     if (!headers)
         abort();
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 
-    if (h->debug)
-        debug_request(h, method, url, headers, content_type, body, body_len);
+    if (h->debug) {
+        debug_request(h, method, url, headers, x->content_type, x->body, x->body_len);
+        if (streams)
+            fprintf(h->debug, "REQ BODY: %" PRIu64 " bytes streamed from a file\n", x->in_size);
+    }
     CURLcode rc = curl_easy_perform(c);
     curl_slist_free_all(headers);
     if (rc != CURLE_OK) {
-        int r = transport_error(h, rc, errbuf, err);
+        int r;
+        if (x->in_errno)
+            r = st_err_set(err, -x->in_errno, "reading the request body: %s",
+                           strerror(x->in_errno));
+        else if (x->out_errno)
+            r = st_err_set(err, -x->out_errno, "writing the response body: %s",
+                           strerror(x->out_errno));
+        else
+            r = transport_error(h, rc, errbuf, err);
         if (h->debug)
             fprintf(h->debug, "REQ FAILED: %s\n", (err && *err) ? (*err)->msg : errbuf);
         st_cli_http_response_clear(&resp);
@@ -387,6 +481,60 @@ int st_cli_http_request_with(struct st_cli_http *h, const char *method, const ch
         debug_response(h, method, url, &resp);
     *ret = resp;
     return 0;
+}
+
+int st_cli_http_request_with(struct st_cli_http *h, const char *method, const char *path,
+                             const char *const *extra_headers, const char *content_type,
+                             const void *body, size_t body_len, struct st_cli_http_response *ret,
+                             struct st_err **err)
+{
+    struct xfer x = {
+        .method = method,
+        .path = path,
+        .headers = extra_headers,
+        .content_type = content_type,
+        .body = body,
+        .body_len = body_len,
+        .in_fd = -1,
+        .out_fd = -1,
+    };
+    return perform(h, &x, ret, err);
+}
+
+int st_cli_http_upload(struct st_cli_http *h, const char *method, const char *path,
+                       const char *const *headers, const char *content_type, int fd, uint64_t size,
+                       struct st_cli_http_response *ret, struct st_err **err)
+{
+    struct xfer x = {
+        .method = method,
+        .path = path,
+        .headers = headers,
+        .content_type = content_type,
+        .in_fd = fd,
+        .in_size = size,
+        .out_fd = -1,
+    };
+    return perform(h, &x, ret, err);
+}
+
+int st_cli_http_download(struct st_cli_http *h, const char *path, const char *const *headers,
+                         int fd, void (*observe)(const void *data, size_t len, void *arg),
+                         void *observe_arg, uint64_t *ret_bytes, struct st_cli_http_response *ret,
+                         struct st_err **err)
+{
+    struct xfer x = {
+        .method = "GET",
+        .path = path,
+        .headers = headers,
+        .in_fd = -1,
+        .out_fd = fd,
+        .observe = observe,
+        .observe_arg = observe_arg,
+    };
+    int r = perform(h, &x, ret, err);
+    if (r == 0 && ret_bytes)
+        *ret_bytes = x.out_bytes;
+    return r;
 }
 
 int st_cli_http_errno(long status)

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "lib/cleanup.h"
@@ -59,6 +60,20 @@ int st_cli_http_request_with(struct st_cli_http *h, const char *method, const ch
                              const char *const *headers, const char *content_type, const void *body,
                              size_t body_len, struct st_cli_http_response *ret,
                              struct st_err **err);
+/* One exchange whose body is streamed from fd (size bytes from its current
+ * offset, sent with that Content-Length), read as libcurl asks for it and
+ * never held whole in memory: image uploads. A stalled transfer fails after
+ * the timeout; a long one does not. */
+int st_cli_http_upload(struct st_cli_http *h, const char *method, const char *path,
+                       const char *const *headers, const char *content_type, int fd, uint64_t size,
+                       struct st_cli_http_response *ret, struct st_err **err);
+/* GET whose 2xx body is written to fd as it arrives (image downloads),
+ * each piece also shown to observe (may be NULL: a checksum); *ret_bytes
+ * (optional) counts it. An error answer's body stays in *ret. */
+int st_cli_http_download(struct st_cli_http *h, const char *path, const char *const *headers,
+                         int fd, void (*observe)(const void *data, size_t len, void *arg),
+                         void *observe_arg, uint64_t *ret_bytes, struct st_cli_http_response *ret,
+                         struct st_err **err);
 void st_cli_http_response_clear(struct st_cli_http_response *resp);
 /* A response header by name (case-insensitive), or NULL. */
 const char *st_cli_http_response_header(const struct st_cli_http_response *resp, const char *name);

@@ -310,10 +310,49 @@ char *st_cli_output_repr(const json_t *v)
     return mem_close(f, &buf);
 }
 
-/* The text of one cell of g: Python's str() of containers for commands that
- * print the server's values untouched, as cliff does without formatters. */
-static char *grid_cell_text(const struct grid *g, const json_t *v)
+/* A formatted cell is an object holding this key (a control character no
+ * server field name has) with the human text, and "machine" with the value;
+ * see st_cli_output_formatted. */
+#define FORMATTED_KEY "\001st-formatted"
+
+json_t *st_cli_output_formatted(const char *human, json_t *machine)
 {
+    json_t *o = json_object();
+    json_object_set_new(o, FORMATTED_KEY, json_string(human ? human : ""));
+    json_object_set_new(o, "machine", machine ? machine : json_null());
+    return o;
+}
+
+/* The human text of a formatted cell, or NULL for a plain value. */
+static const char *formatted_human(const json_t *v)
+{
+    return json_is_object(v) && json_object_size(v) == 2
+               ? json_string_value(json_object_get(v, FORMATTED_KEY))
+               : NULL;
+}
+
+/* The value a machine format prints: a formatted cell's "machine". */
+static const json_t *machine_value(const json_t *v)
+{
+    return formatted_human(v) ? json_object_get(v, "machine") : v;
+}
+
+/* The text of one cell of g: Python's str() of containers for commands that
+ * print the server's values untouched, as cliff does without formatters. A
+ * formatted cell shows its human text in tables and, as cliff's value,
+ * shell and csv formatters print str(machine_readable()), Python's str() of
+ * its value elsewhere. */
+static char *grid_cell_text(const struct grid *g, const json_t *v, bool table)
+{
+    const char *human = formatted_human(v);
+    if (human && table)
+        return st_strdup(human);
+    if (human) {
+        v = machine_value(v);
+        if (json_is_object(v) || json_is_array(v))
+            return st_cli_output_repr(v);
+        return st_cli_output_cell(v);
+    }
     if (g->python_str && (json_is_object(v) || json_is_array(v)))
         return st_cli_output_repr(v);
     return st_cli_output_cell(v);
@@ -375,6 +414,8 @@ static int select_columns(struct grid *g, const struct st_cli_output_opts *opts,
  * by code point; other kinds by their JSON text so the order is total. */
 static int value_cmp(const json_t *a, const json_t *b)
 {
+    a = machine_value(a);
+    b = machine_value(b);
     bool an = json_is_null(a), bn = json_is_null(b);
     if (an || bn)
         return an - bn;
@@ -532,7 +573,7 @@ static void emit_table(FILE *out, const char *const *headings, const struct grid
         widths[c] = text_width(headings[c], strlen(headings[c]));
     for (size_t r = 0; r < g->n_rows; r++)
         for (size_t c = 0; c < n; c++) {
-            char *t = texts[r * n + c] = grid_cell_text(g, g->cells[r * n + c]);
+            char *t = texts[r * n + c] = grid_cell_text(g, g->cells[r * n + c], true);
             size_t len;
             for (size_t i = 0; text_line(t, i, &len); i++) {
                 size_t w = text_width(text_line(t, i, &len), len);
@@ -587,7 +628,7 @@ static void emit_value(FILE *out, const struct grid *g, bool show)
 {
     for (size_t r = 0; r < g->n_rows; r++) {
         for (size_t c = 0; c < g->n_cols; c++) {
-            st_autofree char *t = grid_cell_text(g, g->cells[r * g->n_cols + c]);
+            st_autofree char *t = grid_cell_text(g, g->cells[r * g->n_cols + c], false);
             /* show prints one value per line, list one row per line */
             fprintf(out, "%s%s", t, show || c + 1 == g->n_cols ? "\n" : " ");
         }
@@ -604,7 +645,7 @@ static void emit_shell(FILE *out, const struct grid *g, const char *prefix)
             else if (*p == ' ' || *p == ':' || *p == '-')
                 *p = '_';
         }
-        st_autofree char *t = grid_cell_text(g, g->cells[c]);
+        st_autofree char *t = grid_cell_text(g, g->cells[c], false);
         fprintf(out, "%s%s=\"", prefix ? prefix : "", name);
         for (const char *p = t; *p; p++) {
             if (*p == '"')
@@ -658,10 +699,10 @@ static void emit_csv(FILE *out, const struct grid *g, enum st_cli_csv_quote mode
     fputc('\n', out);
     for (size_t r = 0; r < g->n_rows; r++) {
         for (size_t c = 0; c < g->n_cols; c++) {
-            const json_t *v = g->cells[r * g->n_cols + c];
+            const json_t *cell = g->cells[r * g->n_cols + c], *v = machine_value(cell);
             if (c)
                 fputc(',', out);
-            st_autofree char *t = json_is_null(v) ? st_strdup("") : grid_cell_text(g, v);
+            st_autofree char *t = json_is_null(v) ? st_strdup("") : grid_cell_text(g, cell, false);
             csv_field(out, t, json_is_number(v) || json_is_boolean(v), json_is_null(v), mode);
         }
         fputc('\n', out);
@@ -674,7 +715,7 @@ static json_t *grid_row_object(const struct grid *g, size_t r)
 {
     json_t *o = json_object();
     for (size_t c = 0; c < g->n_cols; c++)
-        json_object_set(o, g->names[c], (json_t *)g->cells[r * g->n_cols + c]);
+        json_object_set(o, g->names[c], (json_t *)machine_value(g->cells[r * g->n_cols + c]));
     return o;
 }
 
@@ -871,7 +912,7 @@ static void emit_yaml(FILE *out, const struct grid *g, bool show)
         root = fy_node_create_mapping(d);
         for (size_t c = 0; c < g->n_cols; c++)
             fy_node_mapping_append(root, yaml_string(d, g->names[c], strlen(g->names[c])),
-                                   yaml_node(d, g->cells[c]));
+                                   yaml_node(d, machine_value(g->cells[c])));
     } else {
         root = fy_node_create_sequence(d);
         for (size_t r = 0; r < g->n_rows; r++) {

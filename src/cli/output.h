@@ -74,6 +74,13 @@ int st_cli_output_list(FILE *out, const struct st_cli_output_opts *opts,
  * as openstack's format_dict / format_list / format_list_of_dicts. */
 char *st_cli_output_cell(const json_t *v);
 
+/* A cell with a formatter, as cliff's FormattableColumn: tables show the
+ * human text ("private=10.0.2.11", "Running", "m1.small (f1)"), json and
+ * yaml the machine value ({"private": ["10.0.2.11"]}, 1), and value, shell
+ * and csv Python's str() of the machine value. Steals machine (NULL: null).
+ * Use it as a field of a show object or of a list row. */
+json_t *st_cli_output_formatted(const char *human, json_t *machine);
+
 /* Python's repr() of a value: strings quoted, dicts in the server's key
  * order, True/False/None: "{'immutable': True}", "['a', 'b']". */
 char *st_cli_output_repr(const json_t *v);

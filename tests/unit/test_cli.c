@@ -28,6 +28,7 @@
 #include "cli/http.h"
 #include "cli/output.h"
 #include "lib/cleanup.h"
+#include "lib/files.h"
 #include "lib/json.h"
 #include "version.h"
 
@@ -566,17 +567,33 @@ struct fake_route {
     const char *body;
 };
 
+/* A route's answer once it has answered `after` times, for polling (BUILD,
+ * then ACTIVE; 200, then 404): route names the route by its path. */
+struct fake_later {
+    const char *route;
+    unsigned after;
+    const char *status;
+    const char *body;
+};
+
+#define FAKE_MAX_ROUTES 64
+
 struct fake_server {
     int fd;
     uint16_t port;
     pthread_t thread;
     const struct fake_route *routes;
     size_t n_routes;
+    const struct fake_later *later;
+    size_t n_later;
+    unsigned hits[FAKE_MAX_ROUTES];
     int stop_pipe[2];
-    char requests[65536]; /* every request, head and body, concatenated */
+    char requests[65536]; /* every request, head and (small) body, concatenated */
     size_t requests_len;
-    char log[16384]; /* "METHOD target body" per request, one a line */
+    char log[32768]; /* "METHOD target body" per request, one a line; large bodies as <N bytes> */
     size_t log_len;
+    char *upload; /* the last body over 16 KiB, whole (image uploads) */
+    size_t upload_len;
 };
 
 /* The Content-Length of a request head, 0 when absent. */
@@ -598,6 +615,8 @@ static void *fake_main(void *arg)
         int c = accept(s->fd, NULL, NULL);
         if (c < 0)
             continue;
+        /* the head, and the body: kept whole, read on past the buffer when
+         * it is large */
         char req[16384];
         size_t n = 0, want = 0;
         char *end = NULL;
@@ -613,21 +632,45 @@ static void *fake_main(void *arg)
                 break;
         }
         req[n] = '\0';
-        if (s->requests_len + n < sizeof(s->requests)) {
-            memcpy(s->requests + s->requests_len, req, n + 1);
-            s->requests_len += n;
+        size_t body_len = end ? content_length(req) : 0;
+        char *body = st_new0(char, body_len + 1);
+        size_t have = end ? n - (size_t)(end + 4 - req) : 0;
+        if (have > body_len)
+            have = body_len;
+        if (end)
+            memcpy(body, end + 4, have);
+        while (have < body_len) {
+            ssize_t k = read(c, body + have, body_len - have);
+            if (k <= 0)
+                break;
+            have += (size_t)k;
+        }
+        bool big = body_len > 16384;
+        if (big) {
+            free(s->upload);
+            s->upload = body;
+            s->upload_len = have;
+            body = NULL;
+        }
+        size_t keep = big ? (size_t)(end + 4 - req) : n; /* a large body's head only */
+        if (s->requests_len + keep < sizeof(s->requests)) {
+            memcpy(s->requests + s->requests_len, req, keep);
+            s->requests_len += keep;
+            s->requests[s->requests_len] = '\0';
         }
         const char *sp = strchr(req, ' ');
         const char *sp2 = sp ? strchr(sp + 1, ' ') : NULL;
         st_autofree char *method = sp ? st_strndup(req, (size_t)(sp - req)) : st_strdup("");
         st_autofree char *target = sp2 ? st_strndup(sp + 1, (size_t)(sp2 - sp - 1)) : st_strdup("");
-        const char *body = end ? end + 4 : "";
+        st_autofree char *shown = big ? st_sprintf("<%zu bytes>", have) : st_strdup(body);
         int w = snprintf(s->log + s->log_len, sizeof(s->log) - s->log_len, "%s %s %s\n", method,
-                         target, body);
+                         target, shown);
         if (w > 0 && s->log_len + (size_t)w < sizeof(s->log))
             s->log_len += (size_t)w;
+        free(body);
 
         const struct fake_route *route = NULL;
+        size_t ri = 0;
         for (size_t i = 0; i < s->n_routes && !route; i++) {
             const char *path = s->routes[i].path;
             const char *m = "GET";
@@ -638,28 +681,42 @@ static void *fake_main(void *arg)
                 m = rm;
                 path = space + 1;
             }
-            if (strcmp(m, method) == 0 && strcmp(path, target) == 0)
+            if (strcmp(m, method) == 0 && strcmp(path, target) == 0) {
                 route = &s->routes[i];
+                ri = i;
+            }
         }
         static const struct fake_route missing = {"", "404 Not Found", "",
                                                   "{\"error\": {\"message\": \"no route\"}}"};
+        const char *status = route ? route->status : missing.status;
+        const char *rbody = route ? route->body : missing.body;
+        for (size_t i = 0; route && ri < FAKE_MAX_ROUTES && i < s->n_later; i++)
+            if (strcmp(s->later[i].route, route->path) == 0 && s->hits[ri]++ >= s->later[i].after) {
+                status = s->later[i].status;
+                rbody = s->later[i].body;
+            }
         if (!route)
             route = &missing;
+        if (!rbody)
+            rbody = "";
         st_autofree char *resp =
             st_sprintf("HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
                        "Connection: close\r\n%s\r\n%s",
-                       route->status, strlen(route->body), route->headers, route->body);
+                       status, strlen(rbody), route->headers ? route->headers : "", rbody);
         ssize_t wr = write(c, resp, strlen(resp));
         (void)wr;
         close(c);
     }
 }
 
-static void fake_start(struct fake_server *s, const struct fake_route *routes, size_t n)
+static void fake_start_later(struct fake_server *s, const struct fake_route *routes, size_t n,
+                             const struct fake_later *later, size_t n_later)
 {
     memset(s, 0, sizeof(*s));
     s->routes = routes;
     s->n_routes = n;
+    s->later = later;
+    s->n_later = n_later;
     s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(s->fd >= 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -672,11 +729,18 @@ static void fake_start(struct fake_server *s, const struct fake_route *routes, s
     assert_int_equal(pthread_create(&s->thread, NULL, fake_main, s), 0);
 }
 
+static void fake_start(struct fake_server *s, const struct fake_route *routes, size_t n)
+{
+    fake_start_later(s, routes, n, NULL, 0);
+}
+
 static void fake_stop(struct fake_server *s)
 {
     ssize_t w = write(s->stop_pipe[1], "x", 1);
     (void)w;
     pthread_join(s->thread, NULL);
+    free(s->upload);
+    s->upload = NULL;
     close(s->fd);
     close(s->stop_pipe[0]);
     close(s->stop_pipe[1]);
@@ -888,7 +952,7 @@ static void test_run_usage(void **state)
     assert_int_equal(r.rc, 0);
     assert_non_null(strstr(r.out, "\nCommands:\n"));
     assert_non_null(
-        strstr(r.out, "\n  status                Show whether stratosd is up and healthy\n"));
+        strstr(r.out, "\n  status                  Show whether stratosd is up and healthy\n"));
     assert_non_null(strstr(r.out, "  --os-auth-url <auth-url>\n"));
     run_free(&r);
 
@@ -1488,10 +1552,10 @@ static void test_identity_help(void **state)
     (void)state;
     struct run_result r = run_words("--help", NULL);
     assert_int_equal(r.rc, 0);
-    assert_non_null(strstr(r.out, "\n  project create        Create new project\n"));
-    assert_non_null(strstr(r.out, "\n  role assignment list  List role assignments\n"));
-    assert_non_null(strstr(r.out, "\n  token issue           Issue new token\n"));
-    assert_non_null(strstr(r.out, "\n  user create           Create new user\n"));
+    assert_non_null(strstr(r.out, "\n  project create          Create new project\n"));
+    assert_non_null(strstr(r.out, "\n  role assignment list    List role assignments\n"));
+    assert_non_null(strstr(r.out, "\n  token issue             Issue new token\n"));
+    assert_non_null(strstr(r.out, "\n  user create             Create new user\n"));
     assert_non_null(strstr(r.out, "  --os-user-domain-id <auth-user-domain-id>\n"));
     run_free(&r);
 
@@ -1549,6 +1613,819 @@ static void test_python_str(void **state)
     assert_string_equal(t, "a: y\nb: 'Yes'\nc: yEs\nd: 'NULL'\ne: '.NaN'\n");
 }
 
+/* ---- compute, image and apply commands ---- */
+
+static const char *const flavor_f1 =
+    "{\"id\": \"f1\", \"name\": \"m1.small\", \"ram\": 2048, \"vcpus\": 1, \"disk\": 20,"
+    " \"OS-FLV-EXT-DATA:ephemeral\": 0, \"swap\": \"\", \"rxtx_factor\": 1.0,"
+    " \"os-flavor-access:is_public\": true, \"OS-FLV-DISABLED:disabled\": false, \"links\": []}";
+
+static const char *const image_i1 =
+    "{\"id\": \"44fd\", \"name\": \"busybox\", \"status\": \"active\", \"visibility\": \"public\","
+    " \"protected\": false, \"os_hidden\": false, \"checksum\": \"abc1\", \"size\": 3,"
+    " \"virtual_size\": null, \"min_disk\": 0, \"min_ram\": 0, \"owner\": \"p-admin\","
+    " \"disk_format\": \"raw\", \"container_format\": \"docker\", \"tags\": [\"b\", \"a\"],"
+    " \"created_at\": \"2030-01-01T11:00:00Z\", \"updated_at\": \"2030-01-01T11:00:00Z\","
+    " \"self\": \"/v2/images/44fd\", \"file\": \"/v2/images/44fd/file\","
+    " \"schema\": \"/v2/schemas/image\", \"os_command_line\": \"/bin/sh\"}";
+
+/* A Nova server at 2.1 in the given status, with a fault when ERROR. */
+static char *server_json(const char *status, const char *fault)
+{
+    return st_sprintf(
+        "{\"server\": {\"id\": \"s1\", \"name\": \"demo\", \"status\": \"%s\","
+        " \"tenant_id\": \"p-admin\", \"user_id\": \"u-admin\", \"metadata\": {\"a\": \"b\"},"
+        " \"addresses\": {\"private\": [{\"version\": 4, \"addr\": \"10.0.2.11\"}]},"
+        " \"flavor\": {\"id\": \"f1\", \"links\": []}, \"image\": {\"id\": \"44fd\", \"links\": "
+        "[]},"
+        " \"key_name\": \"k1\", \"security_groups\": [{\"name\": \"default\"}],"
+        " \"os-extended-volumes:volumes_attached\": [], \"progress\": 0,"
+        " \"OS-EXT-STS:task_state\": null, \"OS-EXT-STS:power_state\": %d,"
+        " \"OS-EXT-AZ:availability_zone\": \"nova\", \"OS-EXT-SRV-ATTR:host\": \"node1\","
+        " \"created\": \"2030-01-01T11:00:00Z\"%s%s%s, \"links\": []}}",
+        status, strcmp(status, "ACTIVE") == 0 ? 1 : 0,
+        fault ? ", \"fault\": {\"code\": 500, "
+                "\"message\": \""
+              : "",
+        fault ? fault : "", fault ? "\"}" : "");
+}
+
+/* A cloud for the compute commands: a token as is, the services at
+ * stratosd's own paths on the fake server. */
+static void cloud_start(struct fake_server *s, const struct fake_route *routes, size_t n,
+                        const struct fake_later *later, size_t n_later)
+{
+    fake_start_later(s, routes, n, later, n_later);
+    st_autofree char *auth_url = st_sprintf("http://127.0.0.1:%u/identity/v3", s->port);
+    setenv("OS_AUTH_URL", auth_url, 1);
+    setenv("OS_TOKEN", "tok-as-is", 1);
+}
+
+/* The request of the server's log that starts with prefix (head included). */
+static const char *request_of(struct fake_server *s, const char *prefix)
+{
+    const char *r = strstr(s->requests, prefix);
+    assert_non_null(r);
+    return r;
+}
+
+static void test_formatted_cells(void **state)
+{
+    (void)state;
+    /* cliff's FormattableColumn: human text in tables, the value in json,
+     * Python's str() of the value in value/shell/csv */
+    st_autoptr(json_t) obj = json_object();
+    json_object_set_new(obj, "nets",
+                        st_cli_output_formatted("private=10.0.0.5", parse("{\"private\": "
+                                                                          "[\"10.0.0.5\"]}")));
+    json_object_set_new(obj, "power", st_cli_output_formatted("Running", json_integer(1)));
+    const struct {
+        enum st_cli_format format;
+        const char *want;
+    } cases[] = {
+        {ST_CLI_FORMAT_TABLE, "+-------+------------------+\n"
+                              "| Field | Value            |\n"
+                              "+-------+------------------+\n"
+                              "| nets  | private=10.0.0.5 |\n"
+                              "| power | Running          |\n"
+                              "+-------+------------------+\n"},
+        {ST_CLI_FORMAT_JSON, "{\n  \"nets\": {\n    \"private\": [\n      \"10.0.0.5\"\n    ]\n  "
+                             "},\n  \"power\": 1\n}\n"},
+        {ST_CLI_FORMAT_VALUE, "{'private': ['10.0.0.5']}\n1\n"},
+        {ST_CLI_FORMAT_SHELL, "nets=\"{'private': ['10.0.0.5']}\"\npower=\"1\"\n"},
+        {ST_CLI_FORMAT_YAML, "nets:\n  private:\n  - 10.0.0.5\npower: 1\n"},
+    };
+    for (size_t i = 0; i < ST_ARRAY_SIZE(cases); i++) {
+        struct st_cli_output_opts o = {.format = cases[i].format};
+        struct capture c;
+        capture_open(&c);
+        assert_int_equal(st_cli_output_show(c.f, &o, obj, NULL), 0);
+        st_autofree char *text = capture_close(&c);
+        assert_string_equal(text, cases[i].want);
+    }
+}
+
+static void test_flavor_commands(void **state)
+{
+    (void)state;
+    st_autofree char *f1 = st_sprintf("{\"flavor\": %s}", flavor_f1);
+    st_autofree char *list = st_sprintf("{\"flavors\": [%s]}", flavor_f1);
+    const struct fake_route routes[] = {
+        {"POST /compute/v2.1/flavors", "200 OK", "",
+         "{\"flavor\": {\"id\": \"f2\", \"name\": \"m1.medium\", \"ram\": 4096, \"vcpus\": 2,"
+         " \"disk\": 20, \"OS-FLV-EXT-DATA:ephemeral\": 0, \"swap\": \"\", \"rxtx_factor\": 1.0,"
+         " \"os-flavor-access:is_public\": false, \"OS-FLV-DISABLED:disabled\": false}}"},
+        {"POST /compute/v2.1/flavors/f2/os-extra_specs", "200 OK", "",
+         "{\"extra_specs\": {\"quota:cpu_shares\": \"2048\"}}"},
+        {"/compute/v2.1/flavors/detail?is_public=True", "200 OK", "", list},
+        {"/compute/v2.1/flavors/detail?is_public=None", "200 OK", "", list},
+        {"/compute/v2.1/flavors/f1", "200 OK", "", f1},
+        {"/compute/v2.1/flavors/f1/os-extra_specs", "200 OK", "",
+         "{\"extra_specs\": {\"hw:a\": \"1\"}}"},
+        {"DELETE /compute/v2.1/flavors/f1", "202 Accepted", "", ""},
+    };
+    struct fake_server s;
+    cloud_start(&s, routes, ST_ARRAY_SIZE(routes), NULL, 0);
+
+    struct run_result r =
+        run_words("flavor", "create", "--vcpus", "2", "--ram", "4096", "--disk", "20", "--property",
+                  "quota:cpu_shares=2048", "--private", "m1.medium", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.err, "");
+    /* the SDK's body (id null: Nova picks), then the extra specs */
+    assert_string_equal(s.log, "POST /compute/v2.1/flavors {\"flavor\":{\"name\":\"m1.medium\","
+                               "\"ram\":4096,\"vcpus\":2,\"disk\":20,\"id\":null,\"swap\":0,"
+                               "\"OS-FLV-EXT-DATA:ephemeral\":0,\"rxtx_factor\":1.0,"
+                               "\"os-flavor-access:is_public\":false}}\n"
+                               "POST /compute/v2.1/flavors/f2/os-extra_specs {\"extra_specs\":"
+                               "{\"quota:cpu_shares\":\"2048\"}}\n");
+    assert_non_null(strstr(request_of(&s, "POST /compute/v2.1/flavors "),
+                           "OpenStack-API-Version: compute 2.1\r\n"));
+    assert_string_equal(r.out, "+----------------------------+-------------------------+\n"
+                               "| Field                      | Value                   |\n"
+                               "+----------------------------+-------------------------+\n"
+                               "| OS-FLV-DISABLED:disabled   | False                   |\n"
+                               "| OS-FLV-EXT-DATA:ephemeral  | 0                       |\n"
+                               "| description                | None                    |\n"
+                               "| disk                       | 20                      |\n"
+                               "| id                         | f2                      |\n"
+                               "| name                       | m1.medium               |\n"
+                               "| os-flavor-access:is_public | False                   |\n"
+                               "| properties                 | quota:cpu_shares='2048' |\n"
+                               "| ram                        | 4096                    |\n"
+                               "| rxtx_factor                | 1.0                     |\n"
+                               "| swap                       |                         |\n"
+                               "| vcpus                      | 2                       |\n"
+                               "+----------------------------+-------------------------+\n");
+    run_free(&r);
+
+    /* list --long fetches each flavor's extra specs */
+    log_reset(&s);
+    r = run_words("flavor", "list", "--long", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(s.log, "GET /compute/v2.1/flavors/detail?is_public=True \n"
+                               "GET /compute/v2.1/flavors/f1/os-extra_specs \n");
+    assert_string_equal(r.out, "+----+----------+------+------+-----------+-------+-----------+"
+                               "------+-------------+------------+\n"
+                               "| ID | Name     |  RAM | Disk | Ephemeral | VCPUs | Is Public | "
+                               "Swap | RXTX Factor | Properties |\n"
+                               "+----+----------+------+------+-----------+-------+-----------+"
+                               "------+-------------+------------+\n"
+                               "| f1 | m1.small | 2048 |   20 |         0 |     1 | True      | "
+                               "     |         1.0 | hw:a='1'   |\n"
+                               "+----+----------+------+------+-----------+-------+-----------+"
+                               "------+-------------+------------+\n");
+    run_free(&r);
+
+    /* the SDK's lookup: by ID (404), then the list matched on the name */
+    log_reset(&s);
+    r = run_words("flavor", "show", "m1.small", "-f", "json", "-c", "id", "-c", "properties", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(s.log, "GET /compute/v2.1/flavors/m1.small \n"
+                               "GET /compute/v2.1/flavors/detail?is_public=None \n"
+                               "GET /compute/v2.1/flavors/f1/os-extra_specs \n");
+    assert_string_equal(r.out, "{\n  \"id\": \"f1\",\n  \"properties\": {\n    \"hw:a\": \"1\"\n"
+                               "  }\n}\n");
+    run_free(&r);
+
+    /* delete goes on after a miss and counts */
+    log_reset(&s);
+    r = run_words("flavor", "delete", "m1.small", "nope", NULL);
+    assert_int_equal(r.rc, 1);
+    assert_string_equal(r.err, "Failed to delete flavor with name or ID 'nope': No Flavor found "
+                               "for nope\n1 of 2 flavors failed to delete.\n");
+    assert_non_null(strstr(s.log, "DELETE /compute/v2.1/flavors/f1 \n"));
+    run_free(&r);
+
+    /* argparse's type=int */
+    r = run_words("flavor", "create", "--ram", "lots", "x", NULL);
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "stratos flavor create: error: argument --ram: invalid int "
+                                  "value: 'lots'\n"));
+    run_free(&r);
+    fake_stop(&s);
+}
+
+static void test_keypair_commands(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/st-cli-key-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *pub = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample user@host\n";
+    assert_int_equal(write(fd, pub, strlen(pub)), (ssize_t)strlen(pub));
+    close(fd);
+    const struct fake_route routes[] = {
+        {"POST /compute/v2.1/os-keypairs", "200 OK", "",
+         "{\"keypair\": {\"name\": \"k1\", \"public_key\": \"ssh-ed25519 AAAA\","
+         " \"fingerprint\": \"5a:64\", \"user_id\": \"u-admin\","
+         " \"private_key\": \"-----BEGIN OPENSSH PRIVATE KEY-----\\nxyz\\n\"}}"},
+        {"/compute/v2.1/os-keypairs", "200 OK", "",
+         "{\"keypairs\": [{\"keypair\": {\"name\": \"k1\", \"fingerprint\": \"5a:64\","
+         " \"public_key\": \"ssh-ed25519 AAAA\\n\"}}]}"},
+    };
+    struct fake_server s;
+    cloud_start(&s, routes, ST_ARRAY_SIZE(routes), NULL, 0);
+
+    /* the key file verbatim, newline included */
+    struct run_result r = run_words("keypair", "create", "--public-key", path, "k1", NULL);
+    unlink(path);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(s.log, "POST /compute/v2.1/os-keypairs {\"keypair\":{\"name\":\"k1\","
+                               "\"public_key\":\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample "
+                               "user@host\\n\"}}\n");
+    assert_string_equal(r.out, "+-------------+---------+\n"
+                               "| Field       | Value   |\n"
+                               "+-------------+---------+\n"
+                               "| created_at  | None    |\n"
+                               "| fingerprint | 5a:64   |\n"
+                               "| id          | k1      |\n"
+                               "| is_deleted  | None    |\n"
+                               "| name        | k1      |\n"
+                               "| type        | ssh     |\n"
+                               "| user_id     | u-admin |\n"
+                               "+-------------+---------+\n");
+    run_free(&r);
+
+    /* generated: the private key, once, on stdout (then cliff's empty table) */
+    log_reset(&s);
+    r = run_words("keypair", "create", "k1", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(s.log, "POST /compute/v2.1/os-keypairs {\"keypair\":{\"name\":\"k1\"}}\n");
+    assert_string_equal(r.out, "-----BEGIN OPENSSH PRIVATE KEY-----\nxyz\n\n");
+    run_free(&r);
+
+    r = run_words("keypair", "list", "-f", "csv", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out, "\"Name\",\"Fingerprint\"\n\"k1\",\"5a:64\"\n");
+    run_free(&r);
+
+    /* show by name: GET by name (404 here), then the list */
+    r = run_words("keypair", "show", "--public-key", "k1", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out, "ssh-ed25519 AAAA\n\n");
+    run_free(&r);
+    r = run_words("keypair", "create", "--type", "x509", "k2", NULL);
+    assert_int_equal(r.rc, 1);
+    assert_string_equal(r.err, "--os-compute-api-version 2.2 or greater is required to support "
+                               "the --type option\n");
+    run_free(&r);
+    fake_stop(&s);
+}
+
+/* The 3 MiB image of the upload test: a pattern that a shifted or
+ * truncated copy cannot match. */
+static unsigned char image_byte(size_t i)
+{
+    return (unsigned char)((i * 31 + i / 4096) & 0xff);
+}
+
+static void test_image_commands(void **state)
+{
+    (void)state;
+    const size_t size = 3 * 1024 * 1024;
+    char path[] = "/tmp/st-cli-image-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unsigned char *data = st_new0(unsigned char, size);
+    for (size_t i = 0; i < size; i++)
+        data[i] = image_byte(i);
+    assert_int_equal(write(fd, data, size), (ssize_t)size);
+    close(fd);
+    st_autofree char *one = st_sprintf("{\"images\": [%s], \"first\": \"/v2/images\"}", image_i1);
+    const struct fake_route routes[] = {
+        {"POST /image/v2/images", "201 Created", "",
+         "{\"id\": \"44fd\", \"name\": \"busybox\", \"status\": \"queued\"}"},
+        {"PUT /image/v2/images/44fd/file", "204 No Content", "", ""},
+        {"/image/v2/images/44fd", "200 OK", "", image_i1},
+        {"/image/v2/images?name=busybox", "200 OK", "", one},
+        {"/image/v2/images", "200 OK", "", one},
+        {"/image/v2/images/44fd/file", "200 OK",
+         "Content-MD5: 900150983cd24fb0d6963f7d28e17f72\r\n", "abc"},
+        {"PATCH /image/v2/images/44fd", "200 OK", "", image_i1},
+    };
+    struct fake_server s;
+    cloud_start(&s, routes, ST_ARRAY_SIZE(routes), NULL, 0);
+
+    struct run_result r = run_words("image", "create", "--file", path, "--container-format",
+                                    "docker", "--disk-format", "raw", "--property",
+                                    "os_command_line=/bin/sh", "--public", "busybox", NULL);
+    unlink(path);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.err, "");
+    /* POST, the file streamed with its length, then the image as it is now */
+    assert_string_equal(s.log,
+                        "POST /image/v2/images {\"name\":\"busybox\",\"disk_format\":\"raw\","
+                        "\"container_format\":\"docker\",\"visibility\":\"public\","
+                        "\"os_command_line\":\"/bin/sh\","
+                        "\"owner_specified.openstack.md5\":\"\","
+                        "\"owner_specified.openstack.sha256\":\"\","
+                        "\"owner_specified.openstack.object\":\"images/busybox\"}\n"
+                        "PUT /image/v2/images/44fd/file <3145728 bytes>\n"
+                        "GET /image/v2/images/44fd \n");
+    const char *put = request_of(&s, "PUT /image/v2/images/44fd/file");
+    assert_non_null(strstr(put, "Content-Type: application/octet-stream\r\n"));
+    assert_non_null(strstr(put, "Content-Length: 3145728\r\n"));
+    assert_int_equal(s.upload_len, size);
+    assert_memory_equal(s.upload, data, size);
+    free(data);
+    /* openstack's image view: known fields, tags sorted, the rest as properties */
+    assert_string_equal(r.out,
+                        "+------------------+----------------------------------------------+\n"
+                        "| Field            | Value                                        |\n"
+                        "+------------------+----------------------------------------------+\n"
+                        "| checksum         | abc1                                         |\n"
+                        "| container_format | docker                                       |\n"
+                        "| created_at       | 2030-01-01T11:00:00Z                         |\n"
+                        "| disk_format      | raw                                          |\n"
+                        "| file             | /v2/images/44fd/file                         |\n"
+                        "| id               | 44fd                                         |\n"
+                        "| min_disk         | 0                                            |\n"
+                        "| min_ram          | 0                                            |\n"
+                        "| name             | busybox                                      |\n"
+                        "| owner            | p-admin                                      |\n"
+                        "| properties       | os_command_line='/bin/sh', os_hidden='False' |\n"
+                        "| protected        | False                                        |\n"
+                        "| schema           | /v2/schemas/image                            |\n"
+                        "| size             | 3                                            |\n"
+                        "| status           | active                                       |\n"
+                        "| tags             | a, b                                         |\n"
+                        "| updated_at       | 2030-01-01T11:00:00Z                         |\n"
+                        "| visibility       | public                                       |\n"
+                        "+------------------+----------------------------------------------+\n");
+    run_free(&r);
+
+    /* a missing file creates nothing */
+    log_reset(&s);
+    r = run_words("image", "create", "--file", "/nonexistent/x.tar", "x", NULL);
+    assert_int_equal(r.rc, 1);
+    assert_string_equal(r.err, "[Errno 2] No such file or directory: '/nonexistent/x.tar'\n");
+    assert_string_equal(s.log, "");
+    run_free(&r);
+
+    r = run_words("image", "list", "--long", "-f", "value", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out, "44fd busybox raw docker 3 abc1 active public False p-admin "
+                               "['b', 'a']\n");
+    run_free(&r);
+
+    /* save: streamed to the file and checked against Content-MD5 */
+    char out[] = "/tmp/st-cli-saved-XXXXXX";
+    fd = mkstemp(out);
+    assert_true(fd >= 0);
+    close(fd);
+    r = run_words("image", "save", "--file", out, "busybox", NULL);
+    assert_int_equal(r.rc, 0);
+    st_autofree char *saved = NULL;
+    size_t saved_len;
+    assert_int_equal(st_read_file(out, 1024, &saved, &saved_len, NULL), 0);
+    assert_string_equal(saved, "abc");
+    run_free(&r);
+
+    /* set: one JSON patch of "add" operations, in key order */
+    log_reset(&s);
+    r = run_words("image", "set", "--property", "hw_x=1", "--tag", "c", "--min-ram", "64",
+                  "busybox", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(s.log, "PATCH /image/v2/images/44fd [{\"op\":\"add\",\"path\":\"/hw_x\","
+                                  "\"value\":\"1\"},{\"op\":\"add\",\"path\":\"/min_ram\","
+                                  "\"value\":64},{\"op\":\"add\",\"path\":\"/tags\",\"value\":"
+                                  "[\"b\",\"a\",\"c\"]}]\n"));
+    assert_non_null(strstr(request_of(&s, "PATCH /image/v2/images/44fd"),
+                           "Content-Type: application/openstack-images-v2.1-json-patch\r\n"));
+    run_free(&r);
+    fake_stop(&s);
+
+    /* a download that does not match its checksum fails and leaves no file */
+    const struct fake_route bad[] = {
+        {"/image/v2/images/44fd", "200 OK", "", image_i1},
+        {"/image/v2/images/44fd/file", "200 OK", "", "abd"},
+    };
+    cloud_start(&s, bad, ST_ARRAY_SIZE(bad), NULL, 0);
+    r = run_words("image", "save", "--file", out, "44fd", NULL);
+    fake_stop(&s);
+    assert_int_equal(r.rc, 1);
+    assert_string_equal(r.err, "Unable to download image: checksum mismatch: abc1 != "
+                               "4911e516e5aa21d327512e0c8b197616\n");
+    assert_int_equal(access(out, F_OK), -1);
+    run_free(&r);
+}
+
+/* Routes for server create: the lookups of §10 and the server itself. */
+#define SERVER_CREATE_ROUTES(image_list, flavor, server_body)                                      \
+    {"/image/v2/images?name=busybox", "200 OK", "", image_list},                                   \
+        {"/image/v2/images/44fd", "200 OK", "", image_i1},                                         \
+        {"/compute/v2.1/flavors", "200 OK", "",                                                    \
+         "{\"flavors\": [{\"id\": \"f1\", \"name\": \"m1.small\", \"links\": []}]}"},              \
+        {"/compute/v2.1/flavors/f1", "200 OK", "", flavor},                                        \
+        {"POST /compute/v2.1/servers", "202 Accepted", "",                                         \
+         "{\"server\": {\"id\": \"s1\", \"adminPass\": \"pw\", \"links\": []}}"},                  \
+    {                                                                                              \
+        "/compute/v2.1/servers/s1", "200 OK", "", server_body                                      \
+    }
+
+static void test_server_create(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/st-cli-userdata-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "#!/bin/sh\necho hi\n", 18), 18);
+    close(fd);
+    st_autofree char *images = st_sprintf("{\"images\": [%s]}", image_i1);
+    st_autofree char *flavor = st_sprintf("{\"flavor\": %s}", flavor_f1);
+    st_autofree char *build = server_json("BUILD", NULL);
+    const struct fake_route routes[] = {
+        SERVER_CREATE_ROUTES(images, flavor, build),
+        {"/network/v2.0/networks?name=private", "200 OK", "",
+         "{\"networks\": [{\"id\": \"net-1\", \"name\": \"private\"}]}"},
+        {"/network/v2.0/security-groups?name=default", "200 OK", "",
+         "{\"security_groups\": [{\"id\": \"sg-1\", \"name\": \"default\"}]}"},
+    };
+    struct fake_server s;
+    cloud_start(&s, routes, ST_ARRAY_SIZE(routes), NULL, 0);
+
+    struct run_result r =
+        run_words("server", "create", "--flavor", "m1.small", "--image", "busybox", "--key-name",
+                  "k1", "--user-data", path, "--property", "a=b", "--availability-zone", "nova",
+                  "--network", "private", "--security-group", "default", "demo", NULL);
+    unlink(path);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.err, "");
+    /* openstack's sequence (§10) and novaclient's body (§4.4): the group by
+     * its ID, the network by UUID, user data in base64 */
+    assert_string_equal(s.log,
+                        "GET /image/v2/images/busybox \n"
+                        "GET /image/v2/images?name=busybox \n"
+                        "GET /compute/v2.1/flavors/m1.small \n"
+                        "GET /compute/v2.1/flavors \n"
+                        "GET /compute/v2.1/flavors/f1 \n"
+                        "GET /network/v2.0/networks/private \n"
+                        "GET /network/v2.0/networks?name=private \n"
+                        "GET /network/v2.0/security-groups/default \n"
+                        "GET /network/v2.0/security-groups?name=default \n"
+                        "POST /compute/v2.1/servers {\"server\":{\"name\":\"demo\",\"imageRef\":"
+                        "\"44fd\",\"flavorRef\":\"f1\",\"user_data\":\"IyEvYmluL3NoCmVjaG8gaGkK\","
+                        "\"metadata\":{\"a\":\"b\"},\"key_name\":\"k1\",\"min_count\":1,"
+                        "\"max_count\":1,\"security_groups\":[{\"name\":\"sg-1\"}],"
+                        "\"availability_zone\":\"nova\",\"networks\":[{\"uuid\":\"net-1\"}]}}\n"
+                        "GET /compute/v2.1/servers/s1 \n"
+                        "GET /image/v2/images/44fd \n"
+                        "GET /compute/v2.1/flavors/f1 \n");
+    const char *post = request_of(&s, "POST /compute/v2.1/servers");
+    assert_non_null(strstr(post, "X-OpenStack-Nova-API-Version: 2.1\r\n"));
+    assert_string_equal(r.out, "+-----------------------------+----------------------+\n"
+                               "| Field                       | Value                |\n"
+                               "+-----------------------------+----------------------+\n"
+                               "| OS-EXT-AZ:availability_zone | nova                 |\n"
+                               "| OS-EXT-SRV-ATTR:host        | node1                |\n"
+                               "| OS-EXT-STS:power_state      | NOSTATE              |\n"
+                               "| OS-EXT-STS:task_state       | None                 |\n"
+                               "| addresses                   | private=10.0.2.11    |\n"
+                               "| adminPass                   | pw                   |\n"
+                               "| created                     | 2030-01-01T11:00:00Z |\n"
+                               "| flavor                      | m1.small (f1)        |\n"
+                               "| id                          | s1                   |\n"
+                               "| image                       | busybox (44fd)       |\n"
+                               "| key_name                    | k1                   |\n"
+                               "| name                        | demo                 |\n"
+                               "| progress                    | 0                    |\n"
+                               "| project_id                  | p-admin              |\n"
+                               "| properties                  | a='b'                |\n"
+                               "| security_groups             | name='default'       |\n"
+                               "| status                      | BUILD                |\n"
+                               "| user_id                     | u-admin              |\n"
+                               "| volumes_attached            |                      |\n"
+                               "+-----------------------------+----------------------+\n");
+    run_free(&r);
+
+    /* no options: no networks, groups, metadata or user data keys at all */
+    log_reset(&s);
+    r = run_words("server", "create", "--flavor", "f1", "--image", "44fd", "demo", "-f", "value",
+                  "-c", "id", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out, "s1\n");
+    assert_non_null(strstr(s.log, "POST /compute/v2.1/servers {\"server\":{\"name\":\"demo\","
+                                  "\"imageRef\":\"44fd\",\"flavorRef\":\"f1\",\"min_count\":1,"
+                                  "\"max_count\":1}}\n"));
+    run_free(&r);
+
+    r = run_words("server", "create", "--image", "busybox", "demo", NULL);
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "error: the following arguments are required: --flavor\n"));
+    run_free(&r);
+    fake_stop(&s);
+}
+
+static void test_server_wait(void **state)
+{
+    (void)state;
+    st_autofree char *images = st_sprintf("{\"images\": [%s]}", image_i1);
+    st_autofree char *flavor = st_sprintf("{\"flavor\": %s}", flavor_f1);
+    st_autofree char *build = server_json("BUILD", NULL);
+    st_autofree char *active = server_json("ACTIVE", NULL);
+    const struct fake_route routes[] = {SERVER_CREATE_ROUTES(images, flavor, build)};
+    const struct fake_later becomes_active[] = {{"/compute/v2.1/servers/s1", 2, "200 OK", active}};
+    struct fake_server s;
+    cloud_start(&s, routes, ST_ARRAY_SIZE(routes), becomes_active, 1);
+
+    /* polls until ACTIVE: the progress on stderr, stdout clean JSON */
+    struct run_result r =
+        run_words("server", "create", "--flavor", "f1", "--image", "44fd", "--wait", "demo", "-f",
+                  "json", "-c", "status", "-c", "OS-EXT-STS:power_state", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out,
+                        "{\n  \"OS-EXT-STS:power_state\": 1,\n  \"status\": \"ACTIVE\"\n}\n");
+    assert_string_equal(r.err, "Server demo: BUILD\nServer demo: ACTIVE\n");
+    assert_non_null(strstr(s.log, "GET /compute/v2.1/servers/s1 \nGET /compute/v2.1/servers/s1 \n"
+                                  "GET /compute/v2.1/servers/s1 \n"));
+    run_free(&r);
+    fake_stop(&s);
+
+    /* ERROR: exit 1, the fault's message, nothing on stdout */
+    st_autofree char *error =
+        server_json("ERROR", "No valid host: 1 node, 1 removed by RamFilter (2048 MB free)");
+    const struct fake_later becomes_error[] = {{"/compute/v2.1/servers/s1", 1, "200 OK", error}};
+    cloud_start(&s, routes, ST_ARRAY_SIZE(routes), becomes_error, 1);
+    r = run_words("server", "create", "--flavor", "f1", "--image", "44fd", "--wait", "demo", NULL);
+    fake_stop(&s);
+    assert_int_equal(r.rc, 1);
+    assert_string_equal(r.out, "");
+    assert_string_equal(r.err, "Server demo: BUILD\nServer demo: ERROR\n"
+                               "Error creating server: demo\n"
+                               "No valid host: 1 node, 1 removed by RamFilter (2048 MB free)\n");
+    run_free(&r);
+
+    /* delete --wait polls until Nova answers 404 */
+    const struct fake_route del[] = {
+        {"/compute/v2.1/servers/s1", "200 OK", "", active},
+        {"DELETE /compute/v2.1/servers/s1", "204 No Content", "", ""},
+    };
+    const struct fake_later gone[] = {
+        {"/compute/v2.1/servers/s1", 2, "404 Not Found",
+         "{\"itemNotFound\": {\"code\": 404, \"message\": \"Instance s1 could not be found.\"}}"}};
+    cloud_start(&s, del, ST_ARRAY_SIZE(del), gone, 1);
+    r = run_words("server", "delete", "--wait", "s1", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(s.log, "GET /compute/v2.1/servers/s1 \n"
+                               "DELETE /compute/v2.1/servers/s1 \n"
+                               "GET /compute/v2.1/servers/s1 \n"
+                               "GET /compute/v2.1/servers/s1 \n");
+    assert_string_equal(r.err, "Server demo: ACTIVE\n");
+    run_free(&r);
+    fake_stop(&s);
+}
+
+static void test_server_commands(void **state)
+{
+    (void)state;
+    st_autofree char *active = server_json("ACTIVE", NULL);
+    st_autofree char *detail = st_sprintf("{\"servers\": [%s]}", strchr(active, ':') + 2);
+    detail[strlen(detail) - 3] = '\0'; /* the object inside {"server": ...} */
+    st_autofree char *servers = st_sprintf("%s]}", detail);
+    st_autofree char *images = st_sprintf("{\"images\": [%s]}", image_i1);
+    st_autofree char *flavors = st_sprintf("{\"flavors\": [%s]}", flavor_f1);
+    const struct fake_route routes[] = {
+        {"/compute/v2.1/servers/detail", "200 OK", "", servers},
+        {"/compute/v2.1/servers/detail?all_tenants=True&name=demo&status=ACTIVE", "200 OK", "",
+         servers},
+        {"/image/v2/images", "200 OK", "", images},
+        {"/compute/v2.1/flavors/detail?is_public=None", "200 OK", "", flavors},
+        {"/compute/v2.1/servers?name=demo", "200 OK", "",
+         "{\"servers\": [{\"id\": \"s1\", \"name\": \"demo\"}, {\"id\": \"s2\", \"name\": "
+         "\"demo-2\"}]}"},
+        {"/compute/v2.1/servers/s1", "200 OK", "", active},
+        {"/compute/v2.1/servers?name=nope", "200 OK", "", "{\"servers\": []}"},
+        {"POST /compute/v2.1/servers/s1/action", "202 Accepted", "", ""},
+        {"/compute/v2.1/os-hypervisors/detail", "200 OK", "",
+         "{\"hypervisors\": [{\"id\": 1, \"hypervisor_hostname\": \"node1\", \"hypervisor_type\":"
+         " \"stratos-container\", \"host_ip\": \"10.0.0.1\", \"state\": \"up\", \"vcpus\": 8,"
+         " \"vcpus_used\": 2, \"memory_mb\": 16000, \"memory_mb_used\": 2048}]}"},
+    };
+    struct fake_server s;
+    cloud_start(&s, routes, ST_ARRAY_SIZE(routes), NULL, 0);
+
+    /* names of images and flavors from one list each */
+    struct run_result r = run_words("server", "list", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(s.log, "GET /compute/v2.1/servers/detail \n"
+                               "GET /image/v2/images \n"
+                               "GET /compute/v2.1/flavors/detail?is_public=None \n");
+    assert_string_equal(r.out, "+----+------+--------+-------------------+---------+----------+\n"
+                               "| ID | Name | Status | Networks          | Image   | Flavor   |\n"
+                               "+----+------+--------+-------------------+---------+----------+\n"
+                               "| s1 | demo | ACTIVE | private=10.0.2.11 | busybox | m1.small |\n"
+                               "+----+------+--------+-------------------+---------+----------+\n");
+    run_free(&r);
+
+    /* filters as novaclient sorts them */
+    log_reset(&s);
+    r = run_words("server", "list", "--name", "demo", "--status", "ACTIVE", "--all-projects",
+                  "--long", "-f", "json", "-c", "Power State", "-c", "Properties", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(s.log, "GET /compute/v2.1/servers/detail?all_tenants=True&name=demo&"
+                                  "status=ACTIVE \n"));
+    assert_string_equal(r.out, "[\n  {\n    \"Power State\": 1,\n    \"Properties\": {\n"
+                               "      \"a\": \"b\"\n    }\n  }\n]\n");
+    run_free(&r);
+
+    /* actions: novaclient's lookup (the exact name among the list's) */
+    log_reset(&s);
+    r = run_words("server", "stop", "demo", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(s.log, "GET /compute/v2.1/servers/demo \n"
+                               "GET /compute/v2.1/servers?name=demo \n"
+                               "GET /compute/v2.1/servers/s1 \n"
+                               "POST /compute/v2.1/servers/s1/action {\"os-stop\":null}\n");
+    run_free(&r);
+    log_reset(&s);
+    r = run_words("server", "start", "s1", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(s.log, "GET /compute/v2.1/servers/s1 \n"
+                               "POST /compute/v2.1/servers/s1/action {\"os-start\":null}\n");
+    run_free(&r);
+    log_reset(&s);
+    r = run_words("server", "reboot", "--hard", "s1", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(s.log, "POST /compute/v2.1/servers/s1/action {\"reboot\":{\"type\":"
+                                  "\"HARD\"}}\n"));
+    run_free(&r);
+    r = run_words("server", "show", "nope", NULL);
+    assert_int_equal(r.rc, 1);
+    assert_string_equal(r.err, "No server with a name or ID of 'nope' exists.\n");
+    run_free(&r);
+
+    r = run_words("hypervisor", "list", "--long", "-f", "csv", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out, "\"ID\",\"Hypervisor Hostname\",\"Hypervisor Type\",\"Host IP\","
+                               "\"State\",\"vCPUs Used\",\"vCPUs\",\"Memory MB Used\","
+                               "\"Memory MB\"\n1,\"node1\",\"stratos-container\",\"10.0.0.1\","
+                               "\"up\",2,8,2048,16000\n");
+    run_free(&r);
+    fake_stop(&s);
+
+    /* console log: the SDK's lookup, the action, a newline added */
+    const struct fake_route console[] = {
+        {"/compute/v2.1/servers/s1", "200 OK", "", active},
+        {"POST /compute/v2.1/servers/s1/action", "200 OK", "", "{\"output\": \"line 2\\nline 3\"}"},
+    };
+    cloud_start(&s, console, ST_ARRAY_SIZE(console), NULL, 0);
+    r = run_words("console", "log", "show", "--lines", "2", "s1", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out, "line 2\nline 3\n");
+    assert_non_null(strstr(s.log, "POST /compute/v2.1/servers/s1/action {\"os-getConsoleOutput\":"
+                                  "{\"length\":2}}\n"));
+    run_free(&r);
+    fake_stop(&s);
+}
+
+static void test_quota_commands(void **state)
+{
+    (void)state;
+    st_autofree char *token = admin_token("");
+    struct fake_route routes[] = {
+        TOKEN_ROUTE,
+        {"/compute/v2.1/os-quota-sets/p-admin", "200 OK", "",
+         "{\"quota_set\": {\"id\": \"p-admin\", \"cores\": 20, \"instances\": 10, \"ram\": 51200,"
+         " \"key_pairs\": 100, \"metadata_items\": 128}}"},
+        {"/identity/v3/projects?name=admin", "200 OK", "",
+         "{\"projects\": [{\"id\": \"p-admin\", \"name\": \"admin\"}]}"},
+        {"PUT /compute/v2.1/os-quota-sets/p-admin", "200 OK", "", "{\"quota_set\": {}}"},
+    };
+    routes[0].body = token;
+    struct fake_server s;
+    cloud_start(&s, routes, ST_ARRAY_SIZE(routes), NULL, 0);
+    struct run_result r = run_words("quota", "show", "-f", "value", NULL);
+    assert_int_equal(r.rc, 0);
+    /* openstack's names, the project by ID and name */
+    assert_string_equal(r.out, "20\n10\n100\np-admin\nadmin\n128\n51200\n");
+    run_free(&r);
+    r = run_words("quota", "show", "-f", "value", "-c", "key-pairs", "-c", "project_name", NULL);
+    assert_string_equal(r.out, "100\nadmin\n");
+    run_free(&r);
+
+    log_reset(&s);
+    r = run_words("quota", "set", "--instances", "5", "--cores", "8", "--ram", "4096", "admin",
+                  NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(s.log,
+                        "GET /identity/v3/projects/admin \n"
+                        "GET /identity/v3/projects?name=admin \n"
+                        "PUT /compute/v2.1/os-quota-sets/p-admin {\"quota_set\":{\"cores\":8,"
+                        "\"instances\":5,\"ram\":4096}}\n");
+    run_free(&r);
+    fake_stop(&s);
+}
+
+/* The seed's resource policy, verbatim. */
+static const char *const seed_policy = "resourcePolicy:\n"
+                                       "  compute:\n"
+                                       "    cpu: {reservation: 2GHz, limit: 4GHz, shares: normal}\n"
+                                       "    memory: {reservation: 4GB, limit: 8GB}\n"
+                                       "  storage: {type: SSD, size: 100GB, iops: 3000}\n"
+                                       "  network: {bandwidth: 1Gbps, latency: <10ms}\n";
+
+static char *write_temp(const char *text)
+{
+    char *path = st_strdup("/tmp/st-cli-doc-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+static void test_apply(void **state)
+{
+    (void)state;
+    const struct fake_route routes[] = {
+        {"PUT /stratos/v1/resource-policies/gold", "201 Created", "",
+         "{\"resource_policy\": {\"name\": \"gold\", \"project_id\": \"p-admin\","
+         " \"resourcePolicy\": {\"storage\": {\"type\": \"SSD\"}},"
+         " \"not_enforced\": [\"storage\", \"network\"]}}"},
+        {"/stratos/v1/resource-policies", "200 OK", "",
+         "{\"resource_policies\": [{\"name\": \"gold\", \"project_id\": \"p-admin\","
+         " \"not_enforced\": [\"storage\", \"network\"], \"updated_at\": \"2030\"}]}"},
+    };
+    struct fake_server s;
+    cloud_start(&s, routes, ST_ARRAY_SIZE(routes), NULL, 0);
+    st_autofree char *named = st_sprintf("metadata: {name: gold}\n%s", seed_policy);
+    st_autofree char *file = write_temp(named);
+
+    /* the seed's document, parsed (3000 a number, the rest strings) and PUT */
+    struct run_result r = run_words("apply", "-f", file, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(s.log, "PUT /stratos/v1/resource-policies/gold {\"name\":\"gold\","
+                               "\"resourcePolicy\":{\"compute\":{\"cpu\":{\"reservation\":\"2GHz\","
+                               "\"limit\":\"4GHz\",\"shares\":\"normal\"},\"memory\":{"
+                               "\"reservation\":\"4GB\",\"limit\":\"8GB\"}},\"storage\":{\"type\":"
+                               "\"SSD\",\"size\":\"100GB\",\"iops\":3000},\"network\":{"
+                               "\"bandwidth\":\"1Gbps\",\"latency\":\"<10ms\"}}}\n");
+    assert_string_equal(r.err, "warning: resource policy 'gold': storage is stored but not "
+                               "enforced yet\n"
+                               "warning: resource policy 'gold': network is stored but not "
+                               "enforced yet\n");
+    assert_string_equal(r.out, "+----------------+--------------------+\n"
+                               "| Field          | Value              |\n"
+                               "+----------------+--------------------+\n"
+                               "| name           | gold               |\n"
+                               "| not_enforced   | network, storage   |\n"
+                               "| project_id     | p-admin            |\n"
+                               "| resourcePolicy | storage.type='SSD' |\n"
+                               "+----------------+--------------------+\n");
+    run_free(&r);
+    unlink(file);
+
+    /* --dry-run: the request printed, none sent; the default name */
+    st_autofree char *plain = write_temp(seed_policy);
+    log_reset(&s);
+    r = run_words("apply", "-f", plain, "--dry-run", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(s.log, "");
+    st_autofree char *want = st_sprintf("PUT http://127.0.0.1:%u/stratos/v1/resource-policies/"
+                                        "default (dry run)\n{\n  \"name\": \"default\",\n",
+                                        s.port);
+    assert_int_equal(strncmp(r.out, want, strlen(want)), 0);
+    run_free(&r);
+    unlink(plain);
+
+    /* unknown kinds, bad YAML: exit 2 and nothing sent, even when another
+     * document of the file is good */
+    const struct {
+        const char *text, *err;
+    } bad[] = {
+        {"vpc: {cidr: 10.0.0.0/16}\n", "unknown kind of document 'vpc' (known: resourcePolicy)"},
+        {"kind: Deployment\nspec: {}\n", "unknown kind 'Deployment' (known: resourcePolicy)"},
+        {"resourcePolicy: [1]\n", "resourcePolicy must be a mapping"},
+        {"a: [\n", "invalid YAML: line 2, column 1: flow sequence without a closing bracket"},
+        {"a: &x 1\nb: *x\n", "invalid YAML: a: anchors and aliases are not accepted"},
+    };
+    for (size_t i = 0; i < ST_ARRAY_SIZE(bad); i++) {
+        st_autofree char *doc = st_sprintf("%s---\n%s", seed_policy, bad[i].text);
+        st_autofree char *f = write_temp(i < 3 ? doc : bad[i].text);
+        log_reset(&s);
+        r = run_words("apply", "-f", f, NULL);
+        unlink(f);
+        assert_int_equal(r.rc, 2);
+        assert_string_equal(s.log, "");
+        st_autofree char *msg =
+            i < 3 ? st_sprintf("stratos apply: error: %s: document 2: %s\n", f, bad[i].err)
+                  : st_sprintf("stratos apply: error: %s: %s\n", f, bad[i].err);
+        assert_string_equal(r.err, msg);
+        run_free(&r);
+    }
+
+    r = run_words("resource", "policy", "list", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out, "+------+------------+------------------+------------+\n"
+                               "| Name | Project ID | Not Enforced     | Updated At |\n"
+                               "+------+------------+------------------+------------+\n"
+                               "| gold | p-admin    | network, storage | 2030       |\n"
+                               "+------+------------+------------------+------------+\n");
+    run_free(&r);
+    fake_stop(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1576,6 +2453,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_role_commands, clean_env, clean_env),
         cmocka_unit_test_setup_teardown(test_identity_help, clean_env, clean_env),
         cmocka_unit_test(test_python_str),
+        cmocka_unit_test(test_formatted_cells),
+        cmocka_unit_test_setup_teardown(test_flavor_commands, clean_env, clean_env),
+        cmocka_unit_test_setup_teardown(test_keypair_commands, clean_env, clean_env),
+        cmocka_unit_test_setup_teardown(test_image_commands, clean_env, clean_env),
+        cmocka_unit_test_setup_teardown(test_server_create, clean_env, clean_env),
+        cmocka_unit_test_setup_teardown(test_server_wait, clean_env, clean_env),
+        cmocka_unit_test_setup_teardown(test_server_commands, clean_env, clean_env),
+        cmocka_unit_test_setup_teardown(test_quota_commands, clean_env, clean_env),
+        cmocka_unit_test_setup_teardown(test_apply, clean_env, clean_env),
     };
     /* argparse wraps at $COLUMNS - 2: the same width wherever this runs */
     setenv("COLUMNS", "80", 1);
