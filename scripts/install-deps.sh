@@ -7,7 +7,8 @@ set -euo pipefail
 build=(build-essential cmake pkg-config clang-format
        libmicrohttpd-dev libjansson-dev libfyaml-dev libsqlite3-dev
        libcurl4-openssl-dev libssl-dev libargon2-dev libcmocka-dev
-       curl jq sqlite3 iproute2 procps python3-openstackclient busybox-static)
+       curl jq sqlite3 iproute2 procps python3-openstackclient busybox-static
+       crun libarchive-dev zstd util-linux openssh-client)
 bench=(wrk nginx-light)
 
 want=("${build[@]}")
