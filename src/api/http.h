@@ -46,6 +46,7 @@ struct st_http_request {
     const char *method;
     const char *path; /* URL-decoded path, no query string */
     const char *request_id;
+    int64_t start_ns; /* monotonic time the request arrived (long-poll deadlines) */
     const char *body; /* whole body, NUL-terminated (non-stream routes); NULL when empty */
     size_t body_len;
     struct st_http_param params[ST_ROUTE_MAX_PARAMS];

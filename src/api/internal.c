@@ -8,11 +8,15 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/app.h"
 #include "api/router.h"
+#include "api/server.h"
+#include "compute/model.h"
 #include "compute/node.h"
 #include "compute/node_token.h"
 #include "compute/server.h"
@@ -20,6 +24,8 @@
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/times.h"
+#include "store/kv.h"
 
 #define INTERNAL_PREFIX "/internal/v1"
 #define WAIT_MAX_S      60
@@ -105,7 +111,15 @@ static int node_servers(struct st_http_request *req, struct st_http_response *re
     json_t *docs = NULL;
     int64_t rev = 0;
     st_autoptr(st_err) werr = NULL;
-    r = st_compute_server_watch_host(app->kv, node, after, (int)wait_s * 1000, &docs, &rev, &werr);
+    /* Never block a worker thread: look now, and if there is nothing yet and
+     * time is left, park (the server re-runs this on a store change, see
+     * st_api_internal_waker_start, or within half a second). */
+    r = st_compute_server_watch_host(app->kv, node, after, 0, &docs, &rev, &werr);
+    if (r == 0 && after > 0 && json_array_size(docs) == 0 &&
+        st_time_mono_ns() - req->start_ns < wait_s * 1000000000LL) {
+        json_decref(docs);
+        return -EINPROGRESS;
+    }
     if (r == -ESTALE)
         return st_http_resp_error(req, resp, 410, NULL,
                                   "Revision %lld has been compacted: list again with after=0.",
@@ -200,4 +214,67 @@ int st_api_internal_register(struct st_router *r, struct st_api_app *app, struct
             return ret;
     }
     return 0;
+}
+
+/* Wakes the server's parked long-polls whenever a server document changes. */
+struct st_api_internal_waker {
+    struct st_kv *kv;
+    struct st_api_server *srv;
+    pthread_t thread;
+    bool stop;
+};
+
+static void *waker_main(void *arg)
+{
+    struct st_api_internal_waker *w = arg;
+    int64_t rev = st_kv_revision(w->kv);
+    while (!__atomic_load_n(&w->stop, __ATOMIC_SEQ_CST)) {
+        st_autoptr(st_kv_events) ev = NULL;
+        int r = st_kv_watch(w->kv, ST_COMPUTE_SERVERS_PREFIX, rev, 1000, &ev, NULL);
+        if (r == -ESTALE) {
+            rev = st_kv_revision(w->kv);
+            st_api_server_wake(w->srv);
+            continue;
+        }
+        if (r < 0) {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        if (ev->count > 0)
+            st_api_server_wake(w->srv);
+        else if (ev->revision == rev) {
+            /* the watch returned at once with nothing (a store being woken
+             * for shutdown): do not spin */
+            struct timespec ts = {0, 50 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        if (ev->revision > rev)
+            rev = ev->revision;
+    }
+    return NULL;
+}
+
+int st_api_internal_waker_start(struct st_kv *kv, struct st_api_server *srv,
+                                struct st_api_internal_waker **ret, struct st_err **err)
+{
+    struct st_api_internal_waker *w = st_new0(struct st_api_internal_waker, 1);
+    w->kv = kv;
+    w->srv = srv;
+    int r = pthread_create(&w->thread, NULL, waker_main, w);
+    if (r != 0) {
+        free(w);
+        return st_err_set(err, -r, "starting the internal API waker: %s", strerror(r));
+    }
+    *ret = w;
+    return 0;
+}
+
+void st_api_internal_waker_stop(struct st_api_internal_waker *w)
+{
+    if (!w)
+        return;
+    __atomic_store_n(&w->stop, true, __ATOMIC_SEQ_CST);
+    pthread_join(w->thread, NULL);
+    free(w);
 }

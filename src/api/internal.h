@@ -53,6 +53,15 @@ struct st_http_request;
  * an older data dir lacks it). Without a data dir the routes answer 401. */
 int st_api_internal_register(struct st_router *r, struct st_api_app *app, struct st_err **err);
 
+/* The assignment long-poll parks instead of blocking a thread; this thread
+ * watches the store and wakes the parked polls when a server changes. */
+struct st_kv;
+struct st_api_server;
+struct st_api_internal_waker;
+int st_api_internal_waker_start(struct st_kv *kv, struct st_api_server *srv,
+                                struct st_api_internal_waker **ret, struct st_err **err);
+void st_api_internal_waker_stop(struct st_api_internal_waker *w);
+
 /* The auth hook's check for "internal:*" routes: X-Node-Token against the
  * loaded token, in constant time. -EACCES (401) otherwise. */
 int st_api_internal_authenticate(struct st_http_request *req, struct st_err **err);

@@ -24,6 +24,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -51,9 +52,24 @@
  * of body chunks) and response headers. MHD zeroes it after every request, so
  * a bigger pool costs CPU on each one (64 KiB showed as 13% of a GET). */
 #define ST_API_CONN_MEMORY_LIMIT (32 * 1024)
+/* How often parked long-polls look again even without a wake (deadlines). */
+#define ST_API_PARK_RECHECK_MS 500
+
+struct api_req;
 
 struct st_api_server {
     struct MHD_Daemon *daemon;
+    /* Long-polls: connections whose handler answered -EINPROGRESS are
+     * suspended here and resumed (the handler runs again) on
+     * st_api_server_wake() or every ST_API_PARK_RECHECK_MS, so a waiting
+     * request never holds a worker thread. */
+    pthread_mutex_t park_lock;
+    pthread_cond_t park_cond;
+    struct api_req *parked;
+    bool wake_pending;
+    bool waker_stop;
+    pthread_t waker;
+    bool waker_started;
     struct st_router *router;
     size_t body_limit;
     bool access_log;
@@ -81,6 +97,8 @@ struct api_req {
     struct st_http_request req;
     struct st_http_exchange x;
     struct st_api_server *srv;
+    struct MHD_Connection *con; /* while parked */
+    struct api_req *next_parked;
     int64_t start_ns;
     enum req_state state;
     int status;                      /* of the queued response */
@@ -155,6 +173,7 @@ static struct api_req *req_new(struct st_api_server *srv, const char *uri)
     q->path_storage = q->mem + len + 1;
     request_id_new(q->request_id);
     q->req.request_id = q->request_id;
+    q->req.start_ns = q->start_ns;
     q->req.conn = &q->x;
     q->req.path = q->raw_path;
     q->req.peer = "";
@@ -491,6 +510,68 @@ static enum MHD_Result on_body(struct api_req *q, const char *data, size_t len)
     return MHD_YES;
 }
 
+static void server_free(struct st_api_server *srv);
+
+static void park(struct api_req *q, struct MHD_Connection *con)
+{
+    struct st_api_server *srv = q->srv;
+    MHD_suspend_connection(con);
+    pthread_mutex_lock(&srv->park_lock);
+    q->con = con;
+    q->next_parked = srv->parked;
+    srv->parked = q;
+    pthread_mutex_unlock(&srv->park_lock);
+}
+
+/* Resumes every parked connection: MHD calls their handlers again. */
+static void resume_all(struct st_api_server *srv)
+{
+    pthread_mutex_lock(&srv->park_lock);
+    struct api_req *q = srv->parked;
+    srv->parked = NULL;
+    pthread_mutex_unlock(&srv->park_lock);
+    while (q) {
+        struct api_req *next = q->next_parked;
+        q->next_parked = NULL;
+        MHD_resume_connection(q->con);
+        q = next;
+    }
+}
+
+static void *waker_main(void *arg)
+{
+    struct st_api_server *srv = arg;
+    pthread_mutex_lock(&srv->park_lock);
+    while (!srv->waker_stop) {
+        if (!srv->wake_pending) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += ST_API_PARK_RECHECK_MS * 1000000L;
+            ts.tv_sec += ts.tv_nsec / 1000000000L;
+            ts.tv_nsec %= 1000000000L;
+            pthread_cond_timedwait(&srv->park_cond, &srv->park_lock, &ts);
+        }
+        srv->wake_pending = false;
+        if (!srv->parked)
+            continue;
+        pthread_mutex_unlock(&srv->park_lock);
+        resume_all(srv);
+        pthread_mutex_lock(&srv->park_lock);
+    }
+    pthread_mutex_unlock(&srv->park_lock);
+    return NULL;
+}
+
+void st_api_server_wake(struct st_api_server *srv)
+{
+    if (!srv)
+        return;
+    pthread_mutex_lock(&srv->park_lock);
+    srv->wake_pending = true;
+    pthread_cond_signal(&srv->park_cond);
+    pthread_mutex_unlock(&srv->park_lock);
+}
+
 static enum MHD_Result on_end(struct api_req *q, struct MHD_Connection *con)
 {
     if (q->state == REQ_ANSWERED)
@@ -506,6 +587,15 @@ static enum MHD_Result on_end(struct api_req *q, struct MHD_Connection *con)
     struct st_http_response resp = {.fd = -1};
     st_autoptr(st_err) err = NULL;
     int r = route->handler(&q->req, &resp, &err);
+    if (r == -EINPROGRESS) {
+        st_http_resp_reset(&resp);
+        if (!__atomic_load_n(&q->srv->stopping, __ATOMIC_SEQ_CST)) {
+            park(q, con);
+            return MHD_YES;
+        }
+        st_err_clear(&err);
+        r = st_err_set(&err, -ESHUTDOWN, "The server is shutting down.");
+    }
     if (r < 0) {
         /* a failed handler's headers (a Location, an ETag) do not belong to its error */
         st_http_resp_reset(&resp);
@@ -642,6 +732,8 @@ int st_api_server_start(const struct st_api_server_config *cfg, struct st_router
     srv->listen_fd = -1; /* MHD owns it until quiesced */
     srv->body_limit = cfg->body_limit ? cfg->body_limit : ST_API_DEFAULT_BODY_LIMIT;
     srv->access_log = cfg->access_log;
+    pthread_mutex_init(&srv->park_lock, NULL);
+    pthread_cond_init(&srv->park_cond, NULL);
 
     int r;
     if (cfg->tls_cert) {
@@ -672,7 +764,8 @@ int st_api_server_start(const struct st_api_server_config *cfg, struct st_router
      * workers' epoll_ctl there and panics. poll costs O(connections) per wakeup,
      * which is fine for an API server's hundreds of keep-alive connections. */
     unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+        MHD_ALLOW_SUSPEND_RESUME;
     if (v6)
         flags |= MHD_USE_IPv6;
     if (cfg->tls_cert)
@@ -707,10 +800,18 @@ int st_api_server_start(const struct st_api_server_config *cfg, struct st_router
                        cfg->listen);
         goto fail;
     }
+    r = pthread_create(&srv->waker, NULL, waker_main, srv);
+    if (r != 0) {
+        server_free(srv);
+        return st_err_set(err, -r, "starting the long-poll waker: %s", strerror(r));
+    }
+    srv->waker_started = true;
     *ret = srv;
     return 0;
 
 fail:
+    pthread_mutex_destroy(&srv->park_lock);
+    pthread_cond_destroy(&srv->park_cond);
     free(srv->tls_cert);
     free(srv->tls_key);
     free(srv);
@@ -722,10 +823,27 @@ uint16_t st_api_server_port(const struct st_api_server *srv)
     return srv->port;
 }
 
+static void stop_waker(struct st_api_server *srv)
+{
+    if (!srv->waker_started)
+        return;
+    pthread_mutex_lock(&srv->park_lock);
+    srv->waker_stop = true;
+    pthread_cond_signal(&srv->park_cond);
+    pthread_mutex_unlock(&srv->park_lock);
+    pthread_join(srv->waker, NULL);
+    srv->waker_started = false;
+}
+
 static void server_free(struct st_api_server *srv)
 {
+    __atomic_store_n(&srv->stopping, true, __ATOMIC_SEQ_CST);
+    stop_waker(srv);
+    resume_all(srv); /* MHD must not be stopped with suspended connections */
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon);
+    pthread_mutex_destroy(&srv->park_lock);
+    pthread_cond_destroy(&srv->park_cond);
     if (srv->listen_fd >= 0) /* quiesced: MHD gave it back */
         close(srv->listen_fd);
     free(srv->tls_cert);
@@ -746,6 +864,8 @@ void st_api_server_stop(struct st_api_server *srv, int grace_ms)
         shutdown(lfd, SHUT_RDWR);
         srv->listen_fd = lfd;
     }
+    /* parked long-polls run once more and answer (503, shutting down) */
+    resume_all(srv);
     int64_t deadline = st_time_mono_ns() + (int64_t)(grace_ms > 0 ? grace_ms : 0) * 1000000;
     while (__atomic_load_n(&srv->in_flight, __ATOMIC_SEQ_CST) > 0 && st_time_mono_ns() < deadline) {
         struct timespec ts = {0, 2 * 1000 * 1000};

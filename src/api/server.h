@@ -46,6 +46,13 @@ struct st_api_server;
 int st_api_server_start(const struct st_api_server_config *cfg, struct st_router *router,
                         struct st_api_server **ret, struct st_err **err);
 
+/* Long-polls: a handler that answers -EINPROGRESS is parked (its
+ * connection suspended, no thread held) and called again after a wake or
+ * within half a second; it decides from req->start_ns when to give up and
+ * answer. st_api_server_wake() re-runs every parked handler now (call it when
+ * what they wait for may have happened, e.g. after a store commit). */
+void st_api_server_wake(struct st_api_server *srv);
+
 /* The port actually bound (useful with port 0). */
 uint16_t st_api_server_port(const struct st_api_server *srv);
 

@@ -27,6 +27,12 @@ enum opt_id {
     OPT_ACCESS_LOG,
     OPT_NO_ACCESS_LOG,
     OPT_TOKEN_TTL,
+    OPT_IMPORT_IMAGE,
+    OPT_CONTROLLER,
+    OPT_NODE_NAME,
+    OPT_NODE_TOKEN_FILE,
+    OPT_DRIVERS,
+    OPT_SIM_NODES,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -45,6 +51,12 @@ static const struct option long_options[] = {
     {"access-log", no_argument, NULL, OPT_ACCESS_LOG},
     {"no-access-log", no_argument, NULL, OPT_NO_ACCESS_LOG},
     {"token-ttl", required_argument, NULL, OPT_TOKEN_TTL},
+    {"import-image", required_argument, NULL, OPT_IMPORT_IMAGE},
+    {"controller", required_argument, NULL, OPT_CONTROLLER},
+    {"node-name", required_argument, NULL, OPT_NODE_NAME},
+    {"node-token-file", required_argument, NULL, OPT_NODE_TOKEN_FILE},
+    {"drivers", required_argument, NULL, OPT_DRIVERS},
+    {"sim-nodes", required_argument, NULL, OPT_SIM_NODES},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -71,6 +83,17 @@ void st_daemon_usage(FILE *f)
           "  --body-limit SIZE    largest request body, e.g. 1MiB (default 1MiB)\n"
           "  --[no-]access-log    one log line per request (default on)\n"
           "  --token-ttl SECONDS  lifetime of issued tokens (default 43200, 12 h)\n"
+          "  --import-image NAME=PATH[:CONTAINER_FORMAT]\n"
+          "                       init: import a file as a public image of that name\n"
+          "                       unless one exists (format default docker; repeatable)\n"
+          "  --controller URL     agent: the controller's API (default: this daemon, role all)\n"
+          "  --node-name NAME     agent: this node's name (default: the host name)\n"
+          "  --node-token-file F  agent: the cluster's node token (default <data-dir>/node-token,\n"
+          "                       copied from the controller's data dir)\n"
+          "  --drivers LIST       agent: container,sim (default: every driver that works here;\n"
+          "                       sim, the simulated test double, only when named)\n"
+          "  --sim-nodes N        agent: also register N simulated nodes NAME-sim-0001...\n"
+          "                       (scale tests; they run nothing)\n"
           "  --help, --version\n",
           f);
 }
@@ -185,6 +208,32 @@ static int apply(struct st_daemon_config *cfg, int id, const char *value, struct
     case OPT_NO_ACCESS_LOG:
         cfg->access_log = false;
         return 0;
+    case OPT_IMPORT_IMAGE:
+        if (!strchr(value, '=') || value[0] == '=' || !strchr(value, '=')[1])
+            return st_err_set(err, -EINVAL, "'%s' is not NAME=PATH[:CONTAINER_FORMAT]", value);
+        cfg->import_images =
+            st_xrealloc(cfg->import_images, (cfg->n_import_images + 1) * sizeof(char *));
+        cfg->import_images[cfg->n_import_images++] = st_strdup(value);
+        return 0;
+    case OPT_CONTROLLER:
+        if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
+            return st_err_set(err, -EINVAL, "controller '%s' must be an http:// or https:// URL",
+                              value);
+        set_str(&cfg->controller_url, value);
+        return 0;
+    case OPT_NODE_NAME:
+        if (!value[0])
+            return st_err_set(err, -EINVAL, "node-name must not be empty");
+        set_str(&cfg->node_name, value);
+        return 0;
+    case OPT_NODE_TOKEN_FILE:
+        set_str(&cfg->node_token_file, value);
+        return 0;
+    case OPT_DRIVERS:
+        set_str(&cfg->drivers, value);
+        return 0;
+    case OPT_SIM_NODES:
+        return parse_uint("sim-nodes", value, 100000, &cfg->sim_nodes, err);
     case OPT_TOKEN_TTL:
         r = parse_uint("token-ttl", value, 366 * 24 * 3600, &cfg->token_ttl_s, err);
         if (r == 0 && cfg->token_ttl_s == 0)
@@ -360,6 +409,16 @@ int st_daemon_config_load(int argc, char **argv, struct st_daemon_config *cfg,
         cfg->listen = st_strdup(ST_DAEMON_DEFAULT_LISTEN);
     if (!cfg->log_level)
         cfg->log_level = st_strdup("info");
+    if (!cfg->node_name) {
+        char host[256] = "";
+        if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
+            snprintf(host, sizeof(host), "localhost");
+        cfg->node_name = st_strdup(host);
+    }
+    if (!cfg->node_token_file)
+        cfg->node_token_file = st_sprintf("%s/node-token", cfg->data_dir);
+    if (cfg->role == ST_ROLE_AGENT && !cfg->controller_url)
+        return st_err_set(err, -EINVAL, "role agent needs --controller URL");
     if (!!cfg->tls_cert != !!cfg->tls_key)
         return st_err_set(err, -EINVAL, "tls-cert and tls-key must be given together");
     if (!cfg->public_url) {
@@ -384,5 +443,12 @@ void st_daemon_config_clear(struct st_daemon_config *cfg)
     free(cfg->tls_cert);
     free(cfg->tls_key);
     free(cfg->public_url);
+    free(cfg->controller_url);
+    free(cfg->node_name);
+    free(cfg->node_token_file);
+    free(cfg->drivers);
+    for (size_t i = 0; i < cfg->n_import_images; i++)
+        free(cfg->import_images[i]);
+    free(cfg->import_images);
     *cfg = (struct st_daemon_config){0};
 }

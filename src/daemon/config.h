@@ -37,6 +37,14 @@ struct st_daemon_config {
     size_t body_limit;
     bool access_log;
     unsigned token_ttl_s; /* 0 = the identity service's default (12 h) */
+    /* the node agent (roles agent and all) */
+    char *controller_url;  /* --controller; NULL = this daemon's own URL (role all) */
+    char *node_name;       /* --node-name; default: the host name */
+    char *node_token_file; /* --node-token-file; default <data-dir>/node-token */
+    char *drivers;         /* --drivers "container,sim"; NULL = probe */
+    unsigned sim_nodes;    /* --sim-nodes N: simulated nodes for scale tests */
+    char **import_images; /* init: "NAME=PATH[:container_format]", --import-image (repeatable) */
+    size_t n_import_images;
 };
 
 #define ST_DAEMON_DEFAULT_LISTEN "127.0.0.1:8080"

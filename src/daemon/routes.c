@@ -3,7 +3,10 @@
 
 #include "api/app.h"
 #include "api/auth.h"
+#include "api/glance.h"
+#include "api/internal.h"
 #include "api/keystone.h"
+#include "api/nova.h"
 #include "api/router.h"
 #include "api/system.h"
 
@@ -17,5 +20,12 @@ int st_daemon_routes_register(struct st_router *r, struct st_api_app *app,
     ret = st_api_keystone_register(r, app, err);
     if (ret < 0)
         return st_err_prefix(err, ret, "registering Keystone routes");
+    ret = st_api_glance_register(r, app, err);
+    if (ret < 0)
+        return st_err_prefix(err, ret, "registering Glance routes");
+    if ((ret = st_api_nova_register(r, app, err)) < 0)
+        return st_err_prefix(err, ret, "registering Nova routes");
+    if ((ret = st_api_internal_register(r, app, err)) < 0)
+        return st_err_prefix(err, ret, "registering the internal API");
     return 0;
 }

@@ -7,15 +7,19 @@
 #include <signal.h>
 #include <string.h>
 
+#include "agent/agent.h"
 #include "api/app.h"
 #include "api/audit.h"
+#include "api/internal.h"
 #include "api/router.h"
 #include "api/server.h"
 #include "api/system.h"
+#include "ctrl/placement.h"
 #include "daemon/init.h"
 #include "daemon/routes.h"
 #include "identity/identity.h"
 #include "lib/cleanup.h"
+#include "lib/files.h"
 #include "lib/log.h"
 #include "lib/times.h"
 #include "store/kv.h"
@@ -45,8 +49,75 @@ static int wait_for_signal(void)
     }
 }
 
+/* The node agent of roles agent and all: its state lives in
+ * <data-dir>/agent (instances, image cache, simulated nodes). */
+static int start_agent(const struct st_daemon_config *cfg, const char *controller_url,
+                       struct st_agent **ret, struct st_err **err)
+{
+    st_autofree char *dir = st_sprintf("%s/agent", cfg->data_dir);
+    struct st_agent_config acfg = {
+        .controller_url = controller_url,
+        .node_name = cfg->node_name,
+        .node_token_file = cfg->node_token_file,
+        .data_dir = dir,
+        .drivers = cfg->drivers,
+        .sim_nodes = cfg->sim_nodes,
+    };
+    int r = st_agent_start(&acfg, ret, err);
+    return r < 0 ? st_err_prefix(err, r, "starting the node agent") : 0;
+}
+
+/* Role agent: no store and no cloud API here (the controller holds them);
+ * this process serves only /healthz, /version and / on --listen, for
+ * probes and for the tests that wait for it, and runs the agent. */
+static int run_agent_role(const struct st_daemon_config *cfg, struct st_err **err)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    int r = st_mkdir_p(cfg->data_dir, 0700, err);
+    if (r < 0)
+        return st_err_prefix(err, r, "preparing data dir");
+    struct st_api_app app = {.data_dir = cfg->data_dir, .public_url = cfg->public_url};
+    st_autoptr(st_router) router = st_router_new(&app);
+    struct st_api_system sys = {.role = st_daemon_role_name(cfg->role)};
+    r = st_api_system_register(router, &sys, err);
+    if (r < 0)
+        return r;
+    struct st_api_server_config scfg = {.listen = cfg->listen,
+                                        .threads = cfg->threads ? cfg->threads : 1,
+                                        .tls_cert = cfg->tls_cert,
+                                        .tls_key = cfg->tls_key,
+                                        .access_log = false};
+    struct st_api_server *srv = NULL;
+    r = st_api_server_start(&scfg, router, &srv, err);
+    if (r < 0)
+        return st_err_prefix(err, r, "starting API server on %s", cfg->listen);
+    struct st_agent *agent = NULL;
+    r = start_agent(cfg, cfg->controller_url, &agent, err);
+    if (r < 0) {
+        st_api_server_stop(srv, 0);
+        return r;
+    }
+    st_log_info("stratosd_ready",
+                "version=%s role=agent listen=%s port=%u node=%s controller=%s data_dir=%s",
+                ST_VERSION, cfg->listen, st_api_server_port(srv), cfg->node_name,
+                cfg->controller_url, cfg->data_dir);
+    int sig = wait_for_signal();
+    st_log_info("stratosd_stopping", "signal=%s", strsignal(sig));
+    st_agent_stop(agent); /* instances keep running */
+    st_api_server_stop(srv, ST_DAEMON_SHUTDOWN_GRACE_MS);
+    st_log_info("stratosd_stopped", "%s", "clean=true");
+    return 0;
+}
+
 int st_daemon_run(const struct st_daemon_config *cfg, struct st_err **err)
 {
+    if (cfg->role == ST_ROLE_AGENT)
+        return run_agent_role(cfg, err);
     int64_t t0 = st_time_mono_ns();
     if (!st_daemon_is_initialized(cfg))
         return st_err_set(err, -ENOENT,
@@ -66,6 +137,12 @@ int st_daemon_run(const struct st_daemon_config *cfg, struct st_err **err)
     int r = st_kv_open(store_path, NULL, &kv, err);
     if (r < 0)
         return st_err_prefix(err, r, "opening store");
+
+    /* Gives BUILD servers a node (stopped before the store closes). */
+    st_autoptr(st_ctrl_placement) placement = NULL;
+    r = st_ctrl_placement_start(kv, NULL, &placement, err);
+    if (r < 0)
+        return r;
 
     struct st_identity_config icfg = {.token_ttl_s = cfg->token_ttl_s};
     st_autoptr(st_identity) identity = NULL;
@@ -114,6 +191,24 @@ int st_daemon_run(const struct st_daemon_config *cfg, struct st_err **err)
         __atomic_store_n(&app.public_url, bound_url, __ATOMIC_RELEASE);
     }
 
+    struct st_api_internal_waker *waker = NULL;
+    r = st_api_internal_waker_start(kv, srv, &waker, err);
+    if (r < 0) {
+        st_api_server_stop(srv, 0);
+        return r;
+    }
+
+    struct st_agent *agent = NULL;
+    if (cfg->role == ST_ROLE_ALL) {
+        r = start_agent(cfg, cfg->controller_url ? cfg->controller_url : app.public_url, &agent,
+                        err);
+        if (r < 0) {
+            st_api_internal_waker_stop(waker);
+            st_api_server_stop(srv, 0);
+            return r;
+        }
+    }
+
     st_log_info("stratosd_ready",
                 "version=%s role=%s listen=%s port=%u public_url=%s data_dir=%s startup_ms=%.1f",
                 ST_VERSION, st_daemon_role_name(cfg->role), cfg->listen,
@@ -122,6 +217,9 @@ int st_daemon_run(const struct st_daemon_config *cfg, struct st_err **err)
 
     int sig = wait_for_signal();
     st_log_info("stratosd_stopping", "signal=%s", strsignal(sig));
+    st_agent_stop(agent); /* first: it is a client of this server; instances keep running */
+    st_ctrl_placement_stop(st_steal(&placement));
+    st_api_internal_waker_stop(waker);
     st_kv_wake_all(kv);
     st_api_server_stop(srv, ST_DAEMON_SHUTDOWN_GRACE_MS);
     st_log_info("stratosd_stopped", "%s", "clean=true");

@@ -18,9 +18,15 @@
 #include "api/router.h"
 #include "api/server.h"
 #include "api/system.h"
+#include "compute/flavor.h"
+#include "compute/keypair.h"
+#include "compute/model.h"
+#include "compute/resource_policy.h"
 #include "daemon/routes.h"
 #include "identity/identity-priv.h"
 #include "identity/identity.h"
+#include "identity/policy.h"
+#include "image/image.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "store/kv.h"
@@ -35,6 +41,9 @@ struct fixture {
     char base[64];
     char *project_a, *project_b, *member_role, *user_member_a, *user_admin;
     char *tok_reader_a, *tok_member_a, *tok_member_b, *tok_admin, *tok_revoked, *tok_expired;
+    char *image_a; /* a private image of project A */
+    char *flavor_id; /* a public flavor; member-a's keypair is "ka", project A's policy "gold" */
+    char *server_a;  /* a server of project A (its document written directly) */
 };
 
 static struct fixture fx;
@@ -121,8 +130,42 @@ static int setup(void **state)
     fx.tok_expired = login("member-a", "pw", "proj-a");
     st_identity_set_clock(fx.identity, NULL, NULL);
 
-    fx.app =
-        (struct st_api_app){.kv = fx.kv, .identity = fx.identity, .public_url = "http://127.0.0.1"};
+    st_autoptr(json_t) image_req = json_pack("{s:s, s:s, s:s, s:s}", "name", "img-a", "visibility",
+                                             "private", "disk_format", "raw", "container_format",
+                                             "bare");
+    st_autoptr(json_t) image = NULL;
+    assert_int_equal(st_image_create(fx.kv, fx.project_a, image_req, &image, NULL), 0);
+    fx.image_a = json_id(image);
+
+    st_autoptr(json_t) flavor_req =
+        json_pack("{s:s, s:i, s:i, s:i}", "name", "m1.authz", "vcpus", 1, "ram", 512, "disk", 1);
+    st_autoptr(json_t) flavor = NULL;
+    assert_int_equal(st_flavor_create(fx.kv, flavor_req, &flavor, NULL), 0);
+    fx.flavor_id = json_id(flavor);
+    st_autoptr(json_t) specs = json_pack("{s:s}", "quota:cpu_shares", "1024");
+    assert_int_equal(st_flavor_set_extra_specs(fx.kv, fx.flavor_id, specs, NULL, NULL), 0);
+    assert_int_equal(st_keypair_create(fx.kv, fx.user_member_a, "ka", NULL, NULL, NULL, NULL), 0);
+    st_autoptr(json_t) policy = json_pack("{s:{s:{s:s}}}", "compute", "cpu", "shares", "high");
+    assert_int_equal(st_resource_policy_put(fx.kv, fx.project_a, "gold", policy, NULL, NULL, NULL),
+                     0);
+
+    fx.server_a = st_strdup("5e7e7a11-0000-4000-8000-00000000000a");
+    st_autoptr(json_t) server = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:{s:s}, s:{s:s}, s:s, s:{}, s:s, s:i, s:b, s:n}, "
+        "s:{s:s}}",
+        "id", fx.server_a, "name", "server-a", "project_id", fx.project_a, "user_id",
+        fx.user_member_a, "created_at", "2026-01-01T00:00:00Z", "updated_at",
+        "2026-01-01T00:00:00Z", "spec", "flavor", "id", fx.flavor_id, "image", "id", fx.image_a,
+        "driver", "vm", "metadata", "power", "on", "reboot", 0, "deleted", 0, "host", "status",
+        "state", "BUILD");
+    st_autofree char *server_text = st_json_dumps(server);
+    st_autofree char *server_key = st_sprintf("%s%s", ST_COMPUTE_SERVERS_PREFIX, fx.server_a);
+    assert_int_equal(st_kv_put(fx.kv, server_key, server_text, strlen(server_text), ST_KV_ABSENT,
+                               NULL, NULL),
+                     0);
+
+    fx.app = (struct st_api_app){.kv = fx.kv, .identity = fx.identity, .data_dir = fx.dir,
+                                 .public_url = "http://127.0.0.1"};
     fx.router = st_router_new(&fx.app);
     struct st_api_system sys = {.role = "all"};
     assert_int_equal(st_daemon_routes_register(fx.router, &fx.app, &sys, NULL), 0);
@@ -142,7 +185,8 @@ static int teardown(void **state)
     st_kv_close(fx.kv);
     char *strs[] = {fx.project_a,  fx.project_b,    fx.member_role,  fx.user_member_a,
                     fx.user_admin, fx.tok_reader_a, fx.tok_member_a, fx.tok_member_b,
-                    fx.tok_admin,  fx.tok_revoked,  fx.tok_expired};
+                    fx.tok_admin,  fx.tok_revoked,  fx.tok_expired,  fx.image_a,
+                    fx.flavor_id,  fx.server_a};
     for (size_t i = 0; i < ST_ARRAY_SIZE(strs); i++)
         free(strs[i]);
     curl_global_cleanup();
@@ -213,6 +257,24 @@ static char *fill(const char *pattern, const char *user_id)
             value = fx.member_role;
         else if (strncmp(open + 1, "domain_id", n) == 0)
             value = "default";
+        else if (strncmp(open + 1, "flavor_id", n) == 0)
+            value = fx.flavor_id;
+        else if (strncmp(open + 1, "spec_key", n) == 0)
+            value = "quota:cpu_shares";
+        else if (strncmp(open + 1, "keypair_name", n) == 0)
+            value = "ka";
+        else if (strncmp(open + 1, "policy_name", n) == 0)
+            value = "gold";
+        else if (strncmp(open + 1, "hypervisor_id", n) == 0)
+            value = "1";
+        else if (strncmp(open + 1, "image_id", n) == 0)
+            value = fx.image_a;
+        else if (strncmp(open + 1, "tag", n) == 0)
+            value = "some-tag";
+        else if (strncmp(open + 1, "server_id", n) == 0)
+            value = fx.server_a;
+        else if (strncmp(open + 1, "node", n) == 0)
+            value = "node-a";
         else
             fail_msg("no fixture for parameter in '%s'", pattern);
         strcat(out, value);
@@ -241,6 +303,81 @@ static void check_allowed(const struct st_route *route, const char *who, long go
 }
 
 static size_t n_checked;
+
+/* Flavors (global: every project reads them, admins write them), keypairs
+ * (member-a's), resource policies (project A's), hypervisors and services
+ * (admins only). Returns false for the actions of other routes. */
+static bool check_compute_catalog(const struct st_route *route, const char *path)
+{
+    static const char *const admin_only[] = {"compute:flavor:create",   "compute:flavor:delete",
+                                             "compute:flavor:update",   "compute:flavor:access",
+                                             "compute:hypervisor:list", "compute:hypervisor:show",
+                                             "compute:service:list",    "compute:aggregate:list"};
+    const char *a = route->action, *m = route->method;
+    bool admin = false;
+    for (size_t i = 0; i < ST_ARRAY_SIZE(admin_only); i++)
+        admin = admin || strcmp(a, admin_only[i]) == 0;
+    bool flavor = strncmp(a, "compute:flavor:", 15) == 0;
+    if (!admin && !flavor && strncmp(a, "compute:keypair:", 16) != 0 &&
+        strncmp(a, "compute:resource_policy:", 24) != 0)
+        return false;
+    bool del = strcmp(m, "DELETE") == 0;
+    if (admin) {
+        check(route, "reader-a", request(m, path, fx.tok_reader_a, NULL), 403);
+        check(route, "member-a", request(m, path, fx.tok_member_a, NULL), 403);
+        check(route, "member-b", request(m, path, fx.tok_member_b, NULL), 403);
+        if (!del)
+            check_allowed(route, "admin", request(m, path, fx.tok_admin, NULL));
+        return true;
+    }
+    if (st_policy_action_is_read(a))
+        check_allowed(route, "reader-a", request(m, path, fx.tok_reader_a, NULL));
+    else
+        check(route, "reader-a", request(m, path, fx.tok_reader_a, NULL), 403);
+    /* a PUT of a policy creates it in one's own project when it is not there */
+    bool foreign = strchr(route->pattern, '{') && !flavor && strcmp(m, "PUT") != 0;
+    if (foreign)
+        check(route, "member-b on A's", request(m, path, fx.tok_member_b, NULL), 404);
+    else
+        check_allowed(route, "member-b", request(m, path, fx.tok_member_b, NULL));
+    /* deleting the fixture would leave the routes after it nothing to check */
+    if (!del) {
+        check_allowed(route, "member-a", request(m, path, fx.tok_member_a, NULL));
+        check_allowed(route, "admin", request(m, path, fx.tok_admin, NULL));
+    }
+    return true;
+}
+
+/* Servers (server A is project A's), quotas (project A's; changing them is
+ * admin only) and limits (one's own). Returns false for other actions. */
+static bool check_compute_servers(const struct st_route *route, const char *path)
+{
+    const char *a = route->action, *m = route->method;
+    if (strncmp(a, "compute:server:", 15) != 0 && strncmp(a, "compute:quota:", 14) != 0 &&
+        strncmp(a, "compute:limit:", 14) != 0)
+        return false;
+    if (strcmp(a, "compute:quota:update") == 0) {
+        check(route, "reader-a", request(m, path, fx.tok_reader_a, NULL), 403);
+        check(route, "member-a", request(m, path, fx.tok_member_a, NULL), 403);
+        check(route, "member-b", request(m, path, fx.tok_member_b, NULL), 403);
+        check_allowed(route, "admin", request(m, path, fx.tok_admin, NULL));
+        return true;
+    }
+    if (st_policy_action_is_read(a))
+        check_allowed(route, "reader-a", request(m, path, fx.tok_reader_a, NULL));
+    else
+        check(route, "reader-a", request(m, path, fx.tok_reader_a, NULL), 403);
+    if (strchr(route->pattern, '{'))
+        check(route, "member-b on A's", request(m, path, fx.tok_member_b, NULL), 404);
+    else
+        check_allowed(route, "member-b", request(m, path, fx.tok_member_b, NULL));
+    /* deleting the fixture would leave the routes after it nothing to check */
+    if (strcmp(m, "DELETE") != 0) {
+        check_allowed(route, "member-a", request(m, path, fx.tok_member_a, NULL));
+        check_allowed(route, "admin", request(m, path, fx.tok_admin, NULL));
+    }
+    return true;
+}
 
 static void check_route(const struct st_route *route, void *userdata)
 {
@@ -284,6 +421,33 @@ static void check_route(const struct st_route *route, void *userdata)
         /* the admin may do it (success, or 400/404/409 for the test's data) */
         if (strcmp(m, "DELETE") != 0)
             check_allowed(route, "admin", request(m, path, fx.tok_admin, NULL));
+    } else if (strncmp(a, "image:", 6) == 0) {
+        /* project resources (image A is project A's, private): readers read,
+         * members write, another project's member does not find it */
+        bool on_image = strstr(route->pattern, "{image_id}") != NULL;
+        long reader = request(m, path, fx.tok_reader_a, NULL);
+        if (st_policy_action_is_read(a))
+            check_allowed(route, "reader-a", reader);
+        else
+            check(route, "reader-a", reader, 403);
+        long other = request(m, path, fx.tok_member_b, NULL);
+        if (on_image)
+            check(route, "member-b", other, 404);
+        else
+            check_allowed(route, "member-b", other);
+        /* deleting the fixture would leave the routes after it nothing to check */
+        bool deletes_fixture = strcmp(m, "DELETE") == 0 && on_image && !strstr(path, "/tags/");
+        if (!deletes_fixture) {
+            check_allowed(route, "member-a", request(m, path, fx.tok_member_a, NULL));
+            check_allowed(route, "admin", request(m, path, fx.tok_admin, NULL));
+        }
+    } else if (check_compute_catalog(route, path) || check_compute_servers(route, path)) {
+        /* checked there */
+    } else if (strncmp(a, "internal:", 9) == 0) {
+        /* the agents' API takes the node token only: no Keystone token opens it */
+        check(route, "reader-a", request(m, path, fx.tok_reader_a, NULL), 401);
+        check(route, "member-a", request(m, path, fx.tok_member_a, NULL), 401);
+        check(route, "admin", request(m, path, fx.tok_admin, NULL), 401);
     } else {
         fail_msg("route %s %s has action '%s' with no rule in the authorization matrix: "
                  "add one to tests/unit/test_authz.c",
@@ -308,6 +472,8 @@ static void test_public_routes_need_no_token(void **state)
     assert_int_equal(request("GET", "/identity/v3", NULL, NULL), 200);
     assert_int_equal(request("GET", "/version", NULL, NULL), 200);
     assert_int_equal(request("GET", "/healthz", NULL, NULL), 200);
+    assert_int_equal(request("GET", "/compute/v2.1", NULL, NULL), 200);
+    assert_int_equal(request("GET", "/compute", NULL, NULL), 200);
 }
 
 int main(void)
