@@ -128,97 +128,149 @@ static int respond(struct st_http_response *resp, int status, const char *key, j
     return 0;
 }
 
-/* ---- projects ---- */
+/* ---- projects, users, roles: one set of handlers over a table ---- */
 
-static int project_list(struct st_http_request *req, struct st_http_response *resp,
-                        struct st_err **err)
+/* What differs between the three record kinds; the route's userdata. */
+struct ks_kind {
+    const char *key;    /* "project": the body's wrapper and the response's */
+    const char *plural; /* "projects" */
+    const char *param;  /* "project_id" */
+    render_fn render;
+    int (*list)(struct st_identity *id, struct st_http_request *req, json_t **ret,
+                struct st_err **err);
+    int (*create)(struct st_identity *id, json_t *req, json_t **ret, struct st_err **err);
+    int (*get)(struct st_identity *id, const char *rec_id, json_t **ret, struct st_err **err);
+    int (*update)(struct st_identity *id, const char *rec_id, json_t *patch, json_t **ret,
+                  struct st_err **err);
+    int (*delete)(struct st_identity *id, const char *rec_id, struct st_err **err);
+};
+
+static int list_projects(struct st_identity *id, struct st_http_request *req, json_t **ret,
+                         struct st_err **err)
+{
+    return st_identity_project_list(id, st_http_query(req, "name"), st_http_query(req, "domain_id"),
+                                    ret, err);
+}
+
+static int list_users(struct st_identity *id, struct st_http_request *req, json_t **ret,
+                      struct st_err **err)
+{
+    return st_identity_user_list(id, st_http_query(req, "name"), st_http_query(req, "domain_id"),
+                                 ret, err);
+}
+
+static int list_roles(struct st_identity *id, struct st_http_request *req, json_t **ret,
+                      struct st_err **err)
+{
+    return st_identity_role_list(id, st_http_query(req, "name"), ret, err);
+}
+
+static const struct ks_kind kind_project = {
+    "project",
+    "projects",
+    "project_id",
+    render_project,
+    list_projects,
+    st_identity_project_create,
+    st_identity_project_get,
+    st_identity_project_update,
+    st_identity_project_delete,
+};
+
+static const struct ks_kind kind_user = {
+    "user",
+    "users",
+    "user_id",
+    render_user,
+    list_users,
+    st_identity_user_create,
+    st_identity_user_get,
+    st_identity_user_update,
+    st_identity_user_delete,
+};
+
+static const struct ks_kind kind_role = {
+    "role",
+    "roles",
+    "role_id",
+    render_role,
+    list_roles,
+    st_identity_role_create,
+    st_identity_role_get,
+    st_identity_role_update,
+    st_identity_role_delete,
+};
+
+static const struct ks_kind *route_kind(const struct st_http_request *req)
+{
+    return req->route->userdata;
+}
+
+static int kind_list(struct st_http_request *req, struct st_http_response *resp,
+                     struct st_err **err)
 {
     struct st_api_app *app = req->app;
+    const struct ks_kind *k = route_kind(req);
     st_autoptr(json_t) docs = NULL;
-    int r = st_identity_project_list(app->identity, st_http_query(req, "name"),
-                                     st_http_query(req, "domain_id"), &docs, err);
+    int r = k->list(app->identity, req, &docs, err);
     if (r < 0)
         return r;
-    st_http_resp_json(resp, 200, render_list(app, "projects", docs, render_project));
+    st_http_resp_json(resp, 200, render_list(app, k->plural, docs, k->render));
     return 0;
 }
 
-static int project_create(struct st_http_request *req, struct st_http_response *resp,
-                          struct st_err **err)
+static int kind_create(struct st_http_request *req, struct st_http_response *resp,
+                       struct st_err **err)
 {
     struct st_api_app *app = req->app;
+    const struct ks_kind *k = route_kind(req);
     st_autoptr(json_t) body = NULL;
     json_t *inner, *doc = NULL;
-    int r = unwrap(req, "project", &body, &inner, err);
-    if (r < 0 || (r = st_identity_project_create(app->identity, inner, &doc, err)) < 0)
+    int r = unwrap(req, k->key, &body, &inner, err);
+    if (r < 0 || (r = k->create(app->identity, inner, &doc, err)) < 0)
         return r;
     st_autoptr(json_t) owned = doc;
-    return respond(resp, 201, "project", render_project(app, doc));
+    return respond(resp, 201, k->key, k->render(app, doc));
 }
 
-static int project_show(struct st_http_request *req, struct st_http_response *resp,
-                        struct st_err **err)
+static int kind_show(struct st_http_request *req, struct st_http_response *resp,
+                     struct st_err **err)
 {
     struct st_api_app *app = req->app;
+    const struct ks_kind *k = route_kind(req);
     st_autoptr(json_t) doc = NULL;
-    int r = st_identity_project_get(app->identity, st_http_param(req, "project_id"), &doc, err);
+    int r = k->get(app->identity, st_http_param(req, k->param), &doc, err);
     if (r < 0)
         return r;
-    return respond(resp, 200, "project", render_project(app, doc));
+    return respond(resp, 200, k->key, k->render(app, doc));
 }
 
-static int project_update(struct st_http_request *req, struct st_http_response *resp,
-                          struct st_err **err)
+static int kind_update(struct st_http_request *req, struct st_http_response *resp,
+                       struct st_err **err)
 {
     struct st_api_app *app = req->app;
+    const struct ks_kind *k = route_kind(req);
     st_autoptr(json_t) body = NULL;
     json_t *inner, *doc = NULL;
-    int r = unwrap(req, "project", &body, &inner, err);
-    if (r < 0 || (r = st_identity_project_update(app->identity, st_http_param(req, "project_id"),
-                                                 inner, &doc, err)) < 0)
+    int r = unwrap(req, k->key, &body, &inner, err);
+    if (r < 0 || (r = k->update(app->identity, st_http_param(req, k->param), inner, &doc, err)) < 0)
         return r;
     st_autoptr(json_t) owned = doc;
-    return respond(resp, 200, "project", render_project(app, doc));
+    return respond(resp, 200, k->key, k->render(app, doc));
 }
 
-static int project_delete(struct st_http_request *req, struct st_http_response *resp,
-                          struct st_err **err)
+static int kind_delete(struct st_http_request *req, struct st_http_response *resp,
+                       struct st_err **err)
 {
     struct st_api_app *app = req->app;
-    int r = st_identity_project_delete(app->identity, st_http_param(req, "project_id"), err);
+    const struct ks_kind *k = route_kind(req);
+    int r = k->delete (app->identity, st_http_param(req, k->param), err);
     if (r == 0)
         resp->status = 204;
     return r;
 }
 
-/* ---- users ---- */
-
-static int user_list(struct st_http_request *req, struct st_http_response *resp,
-                     struct st_err **err)
-{
-    struct st_api_app *app = req->app;
-    st_autoptr(json_t) docs = NULL;
-    int r = st_identity_user_list(app->identity, st_http_query(req, "name"),
-                                  st_http_query(req, "domain_id"), &docs, err);
-    if (r < 0)
-        return r;
-    st_http_resp_json(resp, 200, render_list(app, "users", docs, render_user));
-    return 0;
-}
-
-static int user_create(struct st_http_request *req, struct st_http_response *resp,
-                       struct st_err **err)
-{
-    struct st_api_app *app = req->app;
-    st_autoptr(json_t) body = NULL;
-    json_t *inner, *doc = NULL;
-    int r = unwrap(req, "user", &body, &inner, err);
-    if (r < 0 || (r = st_identity_user_create(app->identity, inner, &doc, err)) < 0)
-        return r;
-    st_autoptr(json_t) owned = doc;
-    return respond(resp, 201, "user", render_user(app, doc));
-}
-
+/* A user may read themself; anything else is for admins. */
 static int user_show(struct st_http_request *req, struct st_http_response *resp,
                      struct st_err **err)
 {
@@ -233,30 +285,6 @@ static int user_show(struct st_http_request *req, struct st_http_response *resp,
     if (r < 0)
         return r;
     return respond(resp, 200, "user", render_user(app, doc));
-}
-
-static int user_update(struct st_http_request *req, struct st_http_response *resp,
-                       struct st_err **err)
-{
-    struct st_api_app *app = req->app;
-    st_autoptr(json_t) body = NULL;
-    json_t *inner, *doc = NULL;
-    int r = unwrap(req, "user", &body, &inner, err);
-    if (r < 0 || (r = st_identity_user_update(app->identity, st_http_param(req, "user_id"), inner,
-                                              &doc, err)) < 0)
-        return r;
-    st_autoptr(json_t) owned = doc;
-    return respond(resp, 200, "user", render_user(app, doc));
-}
-
-static int user_delete(struct st_http_request *req, struct st_http_response *resp,
-                       struct st_err **err)
-{
-    struct st_api_app *app = req->app;
-    int r = st_identity_user_delete(app->identity, st_http_param(req, "user_id"), err);
-    if (r == 0)
-        resp->status = 204;
-    return r;
 }
 
 /* The projects a user holds a role on (`openstack project list --my-projects`
@@ -289,68 +317,6 @@ static int user_projects(struct st_http_request *req, struct st_http_response *r
     }
     st_http_resp_json(resp, 200, render_list(app, "projects", docs, render_project));
     return 0;
-}
-
-/* ---- roles ---- */
-
-static int role_list(struct st_http_request *req, struct st_http_response *resp,
-                     struct st_err **err)
-{
-    struct st_api_app *app = req->app;
-    st_autoptr(json_t) docs = NULL;
-    int r = st_identity_role_list(app->identity, st_http_query(req, "name"), &docs, err);
-    if (r < 0)
-        return r;
-    st_http_resp_json(resp, 200, render_list(app, "roles", docs, render_role));
-    return 0;
-}
-
-static int role_create(struct st_http_request *req, struct st_http_response *resp,
-                       struct st_err **err)
-{
-    struct st_api_app *app = req->app;
-    st_autoptr(json_t) body = NULL;
-    json_t *inner, *doc = NULL;
-    int r = unwrap(req, "role", &body, &inner, err);
-    if (r < 0 || (r = st_identity_role_create(app->identity, inner, &doc, err)) < 0)
-        return r;
-    st_autoptr(json_t) owned = doc;
-    return respond(resp, 201, "role", render_role(app, doc));
-}
-
-static int role_show(struct st_http_request *req, struct st_http_response *resp,
-                     struct st_err **err)
-{
-    struct st_api_app *app = req->app;
-    st_autoptr(json_t) doc = NULL;
-    int r = st_identity_role_get(app->identity, st_http_param(req, "role_id"), &doc, err);
-    if (r < 0)
-        return r;
-    return respond(resp, 200, "role", render_role(app, doc));
-}
-
-static int role_update(struct st_http_request *req, struct st_http_response *resp,
-                       struct st_err **err)
-{
-    struct st_api_app *app = req->app;
-    st_autoptr(json_t) body = NULL;
-    json_t *inner, *doc = NULL;
-    int r = unwrap(req, "role", &body, &inner, err);
-    if (r < 0 || (r = st_identity_role_update(app->identity, st_http_param(req, "role_id"), inner,
-                                              &doc, err)) < 0)
-        return r;
-    st_autoptr(json_t) owned = doc;
-    return respond(resp, 200, "role", render_role(app, doc));
-}
-
-static int role_delete(struct st_http_request *req, struct st_http_response *resp,
-                       struct st_err **err)
-{
-    struct st_api_app *app = req->app;
-    int r = st_identity_role_delete(app->identity, st_http_param(req, "role_id"), err);
-    if (r == 0)
-        resp->status = 204;
-    return r;
 }
 
 /* ---- domains ---- */
@@ -491,29 +457,42 @@ static int role_assignments(struct st_http_request *req, struct st_http_response
     return 0;
 }
 
-#define KS    ST_API_KEYSTONE
+#define KS ST_API_KEYSTONE
+#define KS_KIND_ROUTE(m, p, a, fn, kind)                                                           \
+    {                                                                                              \
+        .method = (m), .pattern = (p), .action = (a), .family = ST_API_KEYSTONE, .handler = (fn),  \
+        .userdata = (void *)(kind)                                                                 \
+    }
 #define GRANT "/identity/v3/projects/{project_id}/users/{user_id}/roles/{role_id}"
 
 static const struct st_route admin_routes[] = {
-    KS_ROUTE("GET", "/identity/v3/projects", "identity:project:list", 0, project_list),
-    KS_ROUTE("POST", "/identity/v3/projects", "identity:project:create", 0, project_create),
-    KS_ROUTE("GET", "/identity/v3/projects/{project_id}", "identity:project:show", 0, project_show),
-    KS_ROUTE("PATCH", "/identity/v3/projects/{project_id}", "identity:project:update", 0,
-             project_update),
-    KS_ROUTE("DELETE", "/identity/v3/projects/{project_id}", "identity:project:delete", 0,
-             project_delete),
-    KS_ROUTE("GET", "/identity/v3/users", "identity:user:list", 0, user_list),
-    KS_ROUTE("POST", "/identity/v3/users", "identity:user:create", 0, user_create),
+    KS_KIND_ROUTE("GET", "/identity/v3/projects", "identity:project:list", kind_list,
+                  &kind_project),
+    KS_KIND_ROUTE("POST", "/identity/v3/projects", "identity:project:create", kind_create,
+                  &kind_project),
+    KS_KIND_ROUTE("GET", "/identity/v3/projects/{project_id}", "identity:project:show", kind_show,
+                  &kind_project),
+    KS_KIND_ROUTE("PATCH", "/identity/v3/projects/{project_id}", "identity:project:update",
+                  kind_update, &kind_project),
+    KS_KIND_ROUTE("DELETE", "/identity/v3/projects/{project_id}", "identity:project:delete",
+                  kind_delete, &kind_project),
+    KS_KIND_ROUTE("GET", "/identity/v3/users", "identity:user:list", kind_list, &kind_user),
+    KS_KIND_ROUTE("POST", "/identity/v3/users", "identity:user:create", kind_create, &kind_user),
     KS_ROUTE("GET", "/identity/v3/users/{user_id}", "identity:token:self_show", 0, user_show),
-    KS_ROUTE("PATCH", "/identity/v3/users/{user_id}", "identity:user:update", 0, user_update),
-    KS_ROUTE("DELETE", "/identity/v3/users/{user_id}", "identity:user:delete", 0, user_delete),
+    KS_KIND_ROUTE("PATCH", "/identity/v3/users/{user_id}", "identity:user:update", kind_update,
+                  &kind_user),
+    KS_KIND_ROUTE("DELETE", "/identity/v3/users/{user_id}", "identity:user:delete", kind_delete,
+                  &kind_user),
     KS_ROUTE("GET", "/identity/v3/users/{user_id}/projects", "identity:token:self_projects", 0,
              user_projects),
-    KS_ROUTE("GET", "/identity/v3/roles", "identity:role:list", 0, role_list),
-    KS_ROUTE("POST", "/identity/v3/roles", "identity:role:create", 0, role_create),
-    KS_ROUTE("GET", "/identity/v3/roles/{role_id}", "identity:role:show", 0, role_show),
-    KS_ROUTE("PATCH", "/identity/v3/roles/{role_id}", "identity:role:update", 0, role_update),
-    KS_ROUTE("DELETE", "/identity/v3/roles/{role_id}", "identity:role:delete", 0, role_delete),
+    KS_KIND_ROUTE("GET", "/identity/v3/roles", "identity:role:list", kind_list, &kind_role),
+    KS_KIND_ROUTE("POST", "/identity/v3/roles", "identity:role:create", kind_create, &kind_role),
+    KS_KIND_ROUTE("GET", "/identity/v3/roles/{role_id}", "identity:role:show", kind_show,
+                  &kind_role),
+    KS_KIND_ROUTE("PATCH", "/identity/v3/roles/{role_id}", "identity:role:update", kind_update,
+                  &kind_role),
+    KS_KIND_ROUTE("DELETE", "/identity/v3/roles/{role_id}", "identity:role:delete", kind_delete,
+                  &kind_role),
     KS_ROUTE("GET", "/identity/v3/domains", "identity:domain:list", 0, domain_list),
     KS_ROUTE("GET", "/identity/v3/domains/{domain_id}", "identity:domain:show", 0, domain_show),
     KS_ROUTE("PUT", GRANT, "identity:grant:create", 0, grant_put),
