@@ -983,7 +983,7 @@ int st_agent_start(const struct st_agent_config *cfg, struct st_agent **ret, str
     a->poll_wait_s = cfg->poll_wait_s ? cfg->poll_wait_s : 20;
     if (a->poll_wait_s > 60)
         a->poll_wait_s = 60;
-    a->check_ms = cfg->check_interval_ms ? cfg->check_interval_ms : 3000;
+    a->check_ms = cfg->check_interval_ms ? cfg->check_interval_ms : 5000;
     a->resync_s = cfg->resync_s ? cfg->resync_s : 60;
     a->sim_poll_ms = cfg->sim_poll_ms ? cfg->sim_poll_ms : 5000;
     a->workers = cfg->workers ? cfg->workers : 4;

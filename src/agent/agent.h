@@ -41,7 +41,8 @@ struct st_agent_config {
     const char *availability_zone; /* NULL = "nova" */
     unsigned lease_s;              /* 0 = 30; heartbeats every lease/3 */
     unsigned poll_wait_s;          /* long-poll wait; 0 = 20 (the API caps it at 60) */
-    unsigned check_interval_ms;    /* re-check of every instance's actual state; 0 = 3000 */
+    unsigned check_interval_ms;    /* re-check of every instance's actual state (a crash, an
+                                      OOM kill, console growth); 0 = 5000 */
     unsigned resync_s;             /* full assignment list; 0 = 60 */
     unsigned sim_poll_ms;          /* simulated nodes' poll period; 0 = 5000 */
     unsigned workers;              /* reconcile workers of the real node; 0 = 4 */

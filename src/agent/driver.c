@@ -1,17 +1,15 @@
 /* The table of built-in compute drivers, looked up by name ("container",
- * "sim"). The container driver is referenced weakly so that the agent links
- * (and runs with the sim driver) in a build that does not have it; a row
- * whose driver is absent is skipped. Note for static archives: a weak
- * reference alone does not pull drivers/container.o out of libst_agent.a,
- * so the reference below is strong as soon as the file is part of the build
- * (ST_AGENT_HAVE_CONTAINER, set when drivers/container.c exists). */
+ * "sim"). A build without drivers/container.c (its header absent) still
+ * links, with the sim driver only: the reference is then weak and its row,
+ * NULL, skipped. When the file is there the reference must be strong, since
+ * a weak reference alone would not pull container.o out of libst_agent.a. */
 #include "agent/driver.h"
 
 #include <stddef.h>
 #include <string.h>
 
-#if __has_include("agent/drivers/container.c")
-extern const struct st_driver st_driver_container;
+#if __has_include("agent/drivers/container.h")
+#include "agent/drivers/container.h"
 #else
 extern const struct st_driver st_driver_container __attribute__((weak));
 #endif

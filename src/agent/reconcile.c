@@ -45,7 +45,8 @@ const char *st_agent_action_name(enum st_agent_action a)
  * the controller (compute/server.c derives task_state "powering-on" from
  * it), which would restart it in a loop. Nova instead calls its stop API
  * for a guest that shut itself down; here the user stops or hard-reboots. */
-static void decide_exited(const struct st_instance_info *actual, struct st_agent_decision *d)
+static void decide_exited(json_t *spec, const struct st_instance_info *actual,
+                          struct st_agent_decision *d)
 {
     d->action = ST_AGENT_REPORT;
     d->power = "on";
@@ -58,7 +59,16 @@ static void decide_exited(const struct st_instance_info *actual, struct st_agent
         snprintf(how, sizeof(how), "exit status %d, killed by signal %d", status, status - 128);
     else
         snprintf(how, sizeof(how), "exit status %d", status);
-    if (streq(reason, "oom"))
+    /* The limit the user chose (flavor ram or policy), so the fault says
+     * what to raise; the driver set memory.limit_in_bytes from it. */
+    json_int_t limit_mb =
+        json_integer_value(json_object_get(json_object_get(spec, "resources"), "memory_limit_mb"));
+    if (streq(reason, "oom") && limit_mb > 0)
+        snprintf(d->fault, sizeof(d->fault),
+                 "the server exceeded its memory limit of %lld MiB and was killed: out of "
+                 "memory (%s)",
+                 (long long)limit_mb, how);
+    else if (streq(reason, "oom"))
         snprintf(d->fault, sizeof(d->fault),
                  "instance was killed for using more memory than its limit (out of memory, %s)",
                  how);
@@ -129,7 +139,7 @@ void st_agent_decide(json_t *server, const struct st_instance_info *actual,
             return;
         }
         if (streq(state, "ACTIVE") || streq(state, "BUILD") || streq(state, "REBOOT")) {
-            decide_exited(actual, d);
+            decide_exited(spec, actual, d);
             return;
         }
         /* Its end was reported already (SHUTOFF or ERROR): leave it be. */

@@ -94,6 +94,7 @@ void st_daemon_usage(FILE *f)
           "                       sim, the simulated test double, only when named)\n"
           "  --sim-nodes N        agent: also register N simulated nodes NAME-sim-0001...\n"
           "                       (scale tests; they run nothing)\n"
+          "  (role agent has no cloud API: --listen serves /healthz, /version and / only)\n"
           "  --help, --version\n",
           f);
 }

@@ -54,6 +54,8 @@
 #define KILL_WAIT_MS      10000
 #define CPU_PERIOD_US     100000
 #define CPU_QUOTA_MIN_US  1000
+#define CPU_PERIOD_MIN_US 1000
+#define CPU_PERIOD_MAX_US 1000000
 #define USER_DATA_MAX     (64 * 1024)
 #define USER_DATA_DIR     "var/lib/cloud/instance"
 #define USER_DATA_SCRIPT  "/var/lib/cloud/instance/scripts/user-data"
@@ -178,12 +180,14 @@ static int crun_run(const struct paths *p, const char *const *tail, char **ret_o
 int st_container_limits(json_t *resources, unsigned node_mhz, struct st_cgroup_limits *ret,
                         struct st_err **err)
 {
-    int64_t shares = 0, limit_mhz = 0, mem_res = 0, mem_lim = 0, pids = 0;
+    int64_t shares = 0, limit_mhz = 0, quota = 0, period = 0, mem_res = 0, mem_lim = 0, pids = 0;
     struct {
         const char *key;
         int64_t *v;
     } fields[] = {{"cpu_shares", &shares},
                   {"cpu_limit_mhz", &limit_mhz},
+                  {"cpu_quota_us", &quota},
+                  {"cpu_period_us", &period},
                   {"memory_reservation_mb", &mem_res},
                   {"memory_limit_mb", &mem_lim},
                   {"pids_limit", &pids}};
@@ -208,12 +212,28 @@ int st_container_limits(json_t *resources, unsigned node_mhz, struct st_cgroup_l
         ret->cpu_shares = 2;
     if (ret->cpu_shares > 262144)
         ret->cpu_shares = 262144;
+    /* The flavor's quota:cpu_quota/cpu_period (Nova's extra specs), for the
+     * whole instance. The kernel takes periods of 1 ms to 1 s: a longer one
+     * is scaled down with its quota, keeping the share of a core. */
+    if (quota > 0) {
+        if (period <= 0)
+            period = CPU_PERIOD_US;
+        if (period > CPU_PERIOD_MAX_US) {
+            quota = quota * CPU_PERIOD_MAX_US / period;
+            period = CPU_PERIOD_MAX_US;
+        }
+        ret->cpu_period_us = (uint64_t)(period < CPU_PERIOD_MIN_US ? CPU_PERIOD_MIN_US : period);
+        ret->cpu_quota_us = quota < CPU_QUOTA_MIN_US ? CPU_QUOTA_MIN_US : quota;
+    }
     if (limit_mhz > 0) {
         if (node_mhz == 0)
             return st_err_set(err, -EINVAL, "cpu limit of %lld MHz but the node's clock is unknown",
                               (long long)limit_mhz);
-        int64_t q = limit_mhz * CPU_PERIOD_US / node_mhz;
-        ret->cpu_quota_us = q < CPU_QUOTA_MIN_US ? CPU_QUOTA_MIN_US : q;
+        int64_t q = limit_mhz * (int64_t)ret->cpu_period_us / node_mhz;
+        if (q < CPU_QUOTA_MIN_US)
+            q = CPU_QUOTA_MIN_US;
+        if (ret->cpu_quota_us < 0 || q < ret->cpu_quota_us) /* both given: the stricter */
+            ret->cpu_quota_us = q;
     }
     if (ret->memory_limit > 0 && ret->memory_reservation > ret->memory_limit)
         ret->memory_reservation = ret->memory_limit;

@@ -15,8 +15,9 @@ extern const struct st_driver st_driver_container;
 /* What the instance is held to, from spec.resources (compute/model.h) and
  * the node's clock per core: cpu.shares = cpu_shares (1024 when absent),
  * quota = cpu_limit_mhz / node_mhz x period (period 100000 us; none when
- * the limit is 0), memory soft limit = memory_reservation_mb, hard limit =
- * memory_limit_mb, pids = pids_limit (0 or absent: none). */
+ * the limit is 0) or the flavor's cpu_quota_us / cpu_period_us, the
+ * stricter when both are given; memory soft limit = memory_reservation_mb,
+ * hard limit = memory_limit_mb, pids = pids_limit (0 or absent: none). */
 int st_container_limits(json_t *resources, unsigned node_mhz, struct st_cgroup_limits *ret,
                         struct st_err **err);
 
