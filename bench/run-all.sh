@@ -9,3 +9,10 @@ for b in daemon-footprint api-get api-auth store-put token container-start; do
     "$here/$b.sh" "$build"
     echo
 done
+# Compute (issue 4): servers end to end on this node (root + crun, else SKIP)
+# and the controller with 1,000 servers on simulated nodes.
+for b in server-create compute-scale; do
+    echo "=== $b"
+    "$here/$b.sh" "$build"
+    echo
+done
