@@ -2,6 +2,7 @@
  * `stratosd [run]` serves the roles asked for (all-in-one by default). This
  * file is the edge where errors are printed and turned into exit codes. */
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -17,6 +18,11 @@ int main(int argc, char **argv)
     st_autoptr(st_err) err = NULL;
     /* The store, the audit log and admin-openrc hold secrets or their hashes. */
     umask(077);
+    /* argon2id's 19 MiB blocks would raise glibc's dynamic mmap threshold, after
+     * which freed memory stays in per-thread arenas (measured: 13 → 54 MiB after
+     * two logins); a fixed threshold and few arenas keep the daemon small. */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    mallopt(M_ARENA_MAX, 2);
     struct st_daemon_config cfg;
     int r = st_daemon_config_load(argc, argv, &cfg, &err);
     if (r < 0) {

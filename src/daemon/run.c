@@ -191,6 +191,9 @@ int st_daemon_run(const struct st_daemon_config *cfg, struct st_err **err)
         __atomic_store_n(&app.public_url, bound_url, __ATOMIC_RELEASE);
     }
 
+    st_log_info("stratosd_listening", "port=%u startup_ms=%.1f", st_api_server_port(srv),
+                (st_time_mono_ns() - t0) / 1e6);
+
     struct st_api_internal_waker *waker = NULL;
     r = st_api_internal_waker_start(kv, srv, &waker, err);
     if (r < 0) {
