@@ -16,7 +16,7 @@
 #include "lib/err.h"
 
 struct st_driver_ctx {
-    const char *data_dir;   /* the agent's data dir */
+    const char *data_dir; /* the agent's data dir */
     const char *node_name;
     /* Fetches an image file into the node's cache and returns its path
      * (borrowed until the driver is freed). Supplied by the agent. */
@@ -29,14 +29,14 @@ enum st_instance_state {
     ST_INSTANCE_ABSENT = 0, /* nothing of it on this node */
     ST_INSTANCE_CREATED,    /* prepared (rootfs, bundle) but not running */
     ST_INSTANCE_RUNNING,
-    ST_INSTANCE_STOPPED,    /* ran and exited / was stopped */
+    ST_INSTANCE_STOPPED, /* ran and exited / was stopped */
 };
 
 struct st_instance_info {
     enum st_instance_state state;
-    int pid;            /* main process, 0 if none */
-    int exit_status;    /* for STOPPED */
-    json_t *details;    /* driver facts for status.instance (owned; may be NULL) */
+    int pid;         /* main process, 0 if none */
+    int exit_status; /* for STOPPED */
+    json_t *details; /* driver facts for status.instance (owned; may be NULL) */
 };
 
 struct st_instance_stats {
@@ -69,8 +69,7 @@ struct st_driver {
     int (*stats)(struct st_driver_ctx *ctx, const char *id, struct st_instance_stats *ret,
                  struct st_err **err);
     /* Path of the console log file (stdout/stderr of the instance). */
-    int (*console_path)(struct st_driver_ctx *ctx, const char *id, char **ret,
-                        struct st_err **err);
+    int (*console_path)(struct st_driver_ctx *ctx, const char *id, char **ret, struct st_err **err);
 };
 
 /* The drivers built in, by name (NULL when unknown). */

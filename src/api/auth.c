@@ -32,8 +32,7 @@ static int authenticate(struct st_http_request *req, struct st_err **err)
     req->auth = token;
     struct st_policy_subject who;
     st_token_subject(token, &who);
-    return st_policy_check(st_identity_policy(app->identity), &who, req->route->action, NULL,
-                           err);
+    return st_policy_check(st_identity_policy(app->identity), &who, req->route->action, NULL, err);
 }
 
 void st_api_auth_install(struct st_router *r)
@@ -56,8 +55,7 @@ int st_api_authorize(const struct st_http_request *req, const char *action,
         return st_err_set(err, -EACCES, "The request you have made requires authentication.");
     struct st_policy_subject who;
     st_token_subject(token, &who);
-    return st_policy_check(st_identity_policy(app->identity), &who, action, target_project_id,
-                           err);
+    return st_policy_check(st_identity_policy(app->identity), &who, action, target_project_id, err);
 }
 
 bool st_api_is_cloud_admin(const struct st_http_request *req)

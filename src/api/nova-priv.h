@@ -14,7 +14,7 @@ struct st_api_app;
 /* A Nova route table entry (Nova's error shapes). */
 #define NOVA_ROUTE(m, p, a, fl, fn)                                                                \
     {                                                                                              \
-        .method = (m), .pattern = NOVA_PREFIX p, .action = (a), .family = ST_API_NOVA,            \
+        .method = (m), .pattern = NOVA_PREFIX p, .action = (a), .family = ST_API_NOVA,             \
         .flags = (fl), .handler = (fn)                                                             \
     }
 

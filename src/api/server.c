@@ -763,9 +763,8 @@ int st_api_server_start(const struct st_api_server_config *cfg, struct st_router
      * (reproduced with a bare MHD daemon); MHD_quiesce_daemon also races its
      * workers' epoll_ctl there and panics. poll costs O(connections) per wakeup,
      * which is fine for an API server's hundreds of keep-alive connections. */
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
-        MHD_ALLOW_SUSPEND_RESUME;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (v6)
         flags |= MHD_USE_IPv6;
     if (cfg->tls_cert)

@@ -71,8 +71,7 @@ void st_daemon_usage(FILE *f)
           "\n"
           "  --config FILE        YAML file whose keys mirror these flags\n"
           "                       (default " ST_DAEMON_DEFAULT_CONFIG " when present)\n"
-          "  --data-dir DIR       state directory (default " ST_DAEMON_ROOT_DATA_DIR
-          " as root)\n"
+          "  --data-dir DIR       state directory (default " ST_DAEMON_ROOT_DATA_DIR " as root)\n"
           "  --listen ADDR:PORT   API address (default " ST_DAEMON_DEFAULT_LISTEN ")\n"
           "  --role ROLE          all | controller | agent (default all)\n"
           "  --public-url URL     address advertised to clients (default from --listen)\n"
@@ -129,8 +128,10 @@ int st_daemon_parse_size(const char *s, size_t *ret, struct st_err **err)
         const char *suffix;
         unsigned long long mult;
     } units[] = {
-        {"", 1},          {"B", 1},          {"K", 1ULL << 10}, {"KiB", 1ULL << 10},
-        {"M", 1ULL << 20}, {"MiB", 1ULL << 20}, {"G", 1ULL << 30}, {"GiB", 1ULL << 30},
+        {"", 1},           {"B", 1},
+        {"K", 1ULL << 10}, {"KiB", 1ULL << 10},
+        {"M", 1ULL << 20}, {"MiB", 1ULL << 20},
+        {"G", 1ULL << 30}, {"GiB", 1ULL << 30},
     };
     char *end;
     errno = 0;
@@ -253,8 +254,7 @@ static void capture_diag(struct fy_diag *diag, void *user, const char *buf, size
         *msg = st_strndup(buf, len);
 }
 
-int st_daemon_config_load_file(const char *path, struct st_daemon_config *cfg,
-                               struct st_err **err)
+int st_daemon_config_load_file(const char *path, struct st_daemon_config *cfg, struct st_err **err)
 {
     st_autofree char *diag_msg = NULL;
     struct fy_diag_cfg dcfg;
@@ -335,8 +335,7 @@ struct flag_value {
     const char *value;
 };
 
-int st_daemon_config_load(int argc, char **argv, struct st_daemon_config *cfg,
-                          struct st_err **err)
+int st_daemon_config_load(int argc, char **argv, struct st_daemon_config *cfg, struct st_err **err)
 {
     *cfg = (struct st_daemon_config){.command = ST_DAEMON_RUN, .access_log = true};
     int first = 1;
@@ -348,8 +347,7 @@ int st_daemon_config_load(int argc, char **argv, struct st_daemon_config *cfg,
         else if (strcmp(argv[1], "help") == 0)
             cfg->command = ST_DAEMON_HELP;
         else
-            return st_err_set(err, -EINVAL, "unknown command '%s' (expected init or run)",
-                              argv[1]);
+            return st_err_set(err, -EINVAL, "unknown command '%s' (expected init or run)", argv[1]);
         first = 2;
     }
 
@@ -425,8 +423,8 @@ int st_daemon_config_load(int argc, char **argv, struct st_daemon_config *cfg,
     if (!cfg->public_url) {
         const char *host = cfg->listen;
         /* ":8080" and "0.0.0.0:8080" listen everywhere; advertise loopback. */
-        bool any = host[0] == ':' || strncmp(host, "0.0.0.0:", 8) == 0 ||
-                   strncmp(host, "[::]:", 5) == 0;
+        bool any =
+            host[0] == ':' || strncmp(host, "0.0.0.0:", 8) == 0 || strncmp(host, "[::]:", 5) == 0;
         const char *port = strrchr(host, ':');
         cfg->public_url = any ? st_sprintf("%s://127.0.0.1%s", cfg->tls_cert ? "https" : "http",
                                            port ? port : ":8080")

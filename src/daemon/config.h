@@ -43,7 +43,7 @@ struct st_daemon_config {
     char *node_token_file; /* --node-token-file; default <data-dir>/node-token */
     char *drivers;         /* --drivers "container,sim"; NULL = probe */
     unsigned sim_nodes;    /* --sim-nodes N: simulated nodes for scale tests */
-    char **import_images; /* init: "NAME=PATH[:container_format]", --import-image (repeatable) */
+    char **import_images;  /* init: "NAME=PATH[:container_format]", --import-image (repeatable) */
     size_t n_import_images;
 };
 

@@ -190,8 +190,9 @@ int st_daemon_init(const struct st_daemon_config *cfg, struct st_err **err)
         if (r < 0)
             return st_err_prefix(err, r, "updating %s", openrc);
     } else {
-        st_log_warn("openrc_missing", "path=%s hint=\"the admin user exists but its credentials "
-                                      "file is gone; reset the password with stratos user set\"",
+        st_log_warn("openrc_missing",
+                    "path=%s hint=\"the admin user exists but its credentials "
+                    "file is gone; reset the password with stratos user set\"",
                     openrc);
     }
     r = import_images(cfg, kv, identity, err);

@@ -214,9 +214,8 @@ int st_daemon_run(const struct st_daemon_config *cfg, struct st_err **err)
 
     st_log_info("stratosd_ready",
                 "version=%s role=%s listen=%s port=%u public_url=%s data_dir=%s startup_ms=%.1f",
-                ST_VERSION, st_daemon_role_name(cfg->role), cfg->listen,
-                st_api_server_port(srv), app.public_url, cfg->data_dir,
-                (st_time_mono_ns() - t0) / 1e6);
+                ST_VERSION, st_daemon_role_name(cfg->role), cfg->listen, st_api_server_port(srv),
+                app.public_url, cfg->data_dir, (st_time_mono_ns() - t0) / 1e6);
 
     int sig = wait_for_signal();
     st_log_info("stratosd_stopping", "signal=%s", strsignal(sig));

@@ -41,7 +41,7 @@ struct fixture {
     char base[64];
     char *project_a, *project_b, *member_role, *user_member_a, *user_admin;
     char *tok_reader_a, *tok_member_a, *tok_member_b, *tok_admin, *tok_revoked, *tok_expired;
-    char *image_a; /* a private image of project A */
+    char *image_a;   /* a private image of project A */
     char *flavor_id; /* a public flavor; member-a's keypair is "ka", project A's policy "gold" */
     char *server_a;  /* a server of project A (its document written directly) */
 };
@@ -130,9 +130,9 @@ static int setup(void **state)
     fx.tok_expired = login("member-a", "pw", "proj-a");
     st_identity_set_clock(fx.identity, NULL, NULL);
 
-    st_autoptr(json_t) image_req = json_pack("{s:s, s:s, s:s, s:s}", "name", "img-a", "visibility",
-                                             "private", "disk_format", "raw", "container_format",
-                                             "bare");
+    st_autoptr(json_t) image_req =
+        json_pack("{s:s, s:s, s:s, s:s}", "name", "img-a", "visibility", "private", "disk_format",
+                  "raw", "container_format", "bare");
     st_autoptr(json_t) image = NULL;
     assert_int_equal(st_image_create(fx.kv, fx.project_a, image_req, &image, NULL), 0);
     fx.image_a = json_id(image);
@@ -160,12 +160,12 @@ static int setup(void **state)
         "state", "BUILD");
     st_autofree char *server_text = st_json_dumps(server);
     st_autofree char *server_key = st_sprintf("%s%s", ST_COMPUTE_SERVERS_PREFIX, fx.server_a);
-    assert_int_equal(st_kv_put(fx.kv, server_key, server_text, strlen(server_text), ST_KV_ABSENT,
-                               NULL, NULL),
-                     0);
+    assert_int_equal(
+        st_kv_put(fx.kv, server_key, server_text, strlen(server_text), ST_KV_ABSENT, NULL, NULL),
+        0);
 
-    fx.app = (struct st_api_app){.kv = fx.kv, .identity = fx.identity, .data_dir = fx.dir,
-                                 .public_url = "http://127.0.0.1"};
+    fx.app = (struct st_api_app){
+        .kv = fx.kv, .identity = fx.identity, .data_dir = fx.dir, .public_url = "http://127.0.0.1"};
     fx.router = st_router_new(&fx.app);
     struct st_api_system sys = {.role = "all"};
     assert_int_equal(st_daemon_routes_register(fx.router, &fx.app, &sys, NULL), 0);
