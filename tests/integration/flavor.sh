@@ -53,7 +53,8 @@ openstack project create proj-a >/dev/null || fail "project create"
 openstack user create --password pw-a user-a >/dev/null || fail "user create"
 openstack role add --project proj-a --user user-a member || fail "role add"
 member() { OS_USERNAME=user-a OS_PASSWORD=pw-a OS_PROJECT_NAME=proj-a openstack "$@"; }
-member flavor list -f value -c Name | grep -qx m1.medium || fail "a member cannot list flavors"
+out=$(member flavor list -f value -c Name 2>&1) || fail "member flavor list: $out"
+grep -qx m1.medium <<<"$out" || fail "a member cannot list flavors: $out"
 if out=$(member flavor create --vcpus 1 --ram 1 --disk 1 mine 2>&1); then fail "a member created a flavor"; fi
 grep -q "403" <<<"$out" || fail "member flavor create: $out"
 if out=$(member hypervisor list 2>&1); then fail "a member listed hypervisors"; fi
