@@ -178,8 +178,10 @@ int st_compute_server_console_put(struct st_kv *kv, const char *id, const char *
     }
     st_autofree char *key = st_sprintf("%s%s", ST_COMPUTE_CONSOLES_PREFIX, id);
     st_autoptr(st_kv_entry) old = NULL;
+    /* len 0: data may be NULL (an empty body), which memcmp must not get,
+     * even for 0 bytes; a restarted agent pushes an empty log again. */
     if (st_kv_get(kv, key, &old, NULL) == 0 && old->value_len == len &&
-        memcmp(old->value, data, len) == 0)
+        (len == 0 || memcmp(old->value, data, len) == 0))
         return 0;
     return st_kv_put(kv, key, data ? data : "", len, ST_KV_ANY, NULL, err);
 }
