@@ -46,6 +46,11 @@ void st_identity_timestamp(struct st_identity *id, char buf[32]);
 int st_identity_get_record(struct st_identity *id, const char *kind, const char *what,
                            const char *rec_id, json_t **ret, int64_t *ret_rev, struct st_err **err);
 
+/* Deletes a record with Keystone's "Could not find <what>: <id>." on
+ * -ENOENT. The caller holds cascade_lock and purges what referred to it. */
+int st_identity_delete_record(struct st_identity *id, const char *kind, const char *what,
+                              const char *rec_id, struct st_err **err);
+
 /* Keystone's 409 wording: "Conflict occurred attempting to store project -
  * Duplicate entry found with name proj-a at domain ID default." */
 int st_identity_err_duplicate(struct st_err **err, const char *what, const char *name,

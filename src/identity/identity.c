@@ -275,3 +275,15 @@ struct st_kv *st_identity_kv(struct st_identity *id)
 {
     return id->kv;
 }
+
+int st_identity_delete_record(struct st_identity *id, const char *kind, const char *what,
+                              const char *rec_id, struct st_err **err)
+{
+    st_autoptr(st_err) local = NULL;
+    int r = st_idrec_delete(id->kv, kind, rec_id, &local);
+    if (r == -ENOENT)
+        return st_err_set(err, r, "Could not find %s: %s.", what, rec_id);
+    if (r < 0)
+        return st_err_set(err, r, "deleting %s %s: %s", what, rec_id, st_err_msg(local));
+    return 0;
+}

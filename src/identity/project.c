@@ -206,14 +206,8 @@ int st_identity_project_delete(struct st_identity *id, const char *project_id, s
     pthread_mutex_lock(&id->cascade_lock);
     st_autoptr(json_t) doc = NULL;
     int r = st_identity_get_record(id, "projects", "project", project_id, &doc, NULL, err);
-    if (r == 0) {
-        st_autoptr(st_err) local = NULL;
-        r = st_idrec_delete(id->kv, "projects", project_id, &local);
-        if (r == -ENOENT)
-            r = st_err_set(err, r, "Could not find project: %s.", project_id);
-        else if (r < 0)
-            r = st_err_set(err, r, "deleting project %s: %s", project_id, st_err_msg(local));
-    }
+    if (r == 0)
+        r = st_identity_delete_record(id, "projects", "project", project_id, err);
     if (r == 0)
         r = st_identity_grant_purge(id, project_id, NULL, NULL, err);
     pthread_mutex_unlock(&id->cascade_lock);

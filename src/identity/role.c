@@ -298,12 +298,7 @@ int st_identity_role_delete(struct st_identity *id, const char *role_id, struct 
     if (is_builtin(name))
         return err_builtin(err, name);
     pthread_mutex_lock(&id->cascade_lock);
-    st_autoptr(st_err) local = NULL;
-    r = st_idrec_delete(id->kv, "roles", role_id, &local);
-    if (r == -ENOENT)
-        r = st_err_set(err, r, "Could not find role: %s.", role_id);
-    else if (r < 0)
-        r = st_err_set(err, r, "deleting role %s: %s", role_id, st_err_msg(local));
+    r = st_identity_delete_record(id, "roles", "role", role_id, err);
     if (r == 0) {
         st_policy_remove_role(id->policy, name);
         r = st_identity_grant_purge(id, NULL, NULL, role_id, err);

@@ -221,14 +221,8 @@ int st_identity_user_delete(struct st_identity *id, const char *user_id, struct 
     pthread_mutex_lock(&id->cascade_lock);
     st_autoptr(json_t) doc = NULL;
     int r = st_identity_get_record(id, "users", "user", user_id, &doc, NULL, err);
-    if (r == 0) {
-        st_autoptr(st_err) local = NULL;
-        r = st_idrec_delete(id->kv, "users", user_id, &local);
-        if (r == -ENOENT)
-            r = st_err_set(err, r, "Could not find user: %s.", user_id);
-        else if (r < 0)
-            r = st_err_set(err, r, "deleting user %s: %s", user_id, st_err_msg(local));
-    }
+    if (r == 0)
+        r = st_identity_delete_record(id, "users", "user", user_id, err);
     if (r == 0)
         r = st_identity_grant_purge(id, NULL, user_id, NULL, err);
     if (r == 0)
