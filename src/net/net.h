@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lib/cleanup.h"
 #include "lib/err.h"
 
 #define ST_NET_IFNAME_MAX 15
@@ -51,6 +52,7 @@ struct st_net;
  * caller's). The socket stays bound to that namespace. */
 int st_net_open(const char *netns, struct st_net **ret, struct st_err **err);
 void st_net_close(struct st_net *net);
+ST_DEFINE_AUTOPTR(st_net, st_net_close)
 
 bool st_net_link_exists(struct st_net *net, const char *name);
 /* ifindex, or -ENODEV. */
