@@ -1,0 +1,105 @@
+/* Helpers shared by the L3 side of the network service (security groups and
+ * their rules, routers, floating IPs, the node view); not part of its
+ * interface. The core helpers (documents, visibility, filters, IPAM,
+ * internal ports) are in network-priv.h. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "lib/err.h"
+#include "network/network.h"
+
+struct st_kv;
+
+/* How often a read-modify-write retries when another writer got in first. */
+#define L3_CAS_ATTEMPTS 100
+
+static inline const char *l3_str(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+/* Whether s is the string v (NULL-tolerant). */
+static inline bool l3_streq(const char *s, const char *v)
+{
+    return s && v && strcmp(s, v) == 0;
+}
+
+/* An id that can name a key under a prefix: anything else is simply "not
+ * found" (never a path outside the prefix). */
+static inline bool l3_id_ok(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (id[i] == '/' || (unsigned char)id[i] < 0x20 || id[i] == 0x7f)
+            return false;
+    return true;
+}
+
+/* Neutron makes a project's default group on its first call; a caller
+ * without a project (system scope) has none to make. */
+static inline int l3_ensure_default(struct st_kv *kv, const struct st_network_caller *who,
+                                    struct st_err **err)
+{
+    if (!who->project_id || !*who->project_id)
+        return 0;
+    return st_security_group_ensure_default(kv, who->project_id, NULL, err);
+}
+
+/* Whether a port holds an address of subnet_id. */
+static inline bool l3_port_has_subnet(json_t *port, const char *subnet_id)
+{
+    size_t i;
+    json_t *ip;
+    json_array_foreach(json_object_get(port, "fixed_ips"), i, ip)
+    {
+        if (l3_streq(l3_str(ip, "subnet_id"), subnet_id))
+            return true;
+    }
+    return false;
+}
+
+/* Whether a port is router_id's, of the kind owner
+ * ("network:router_interface", "network:router_gateway"). */
+static inline bool l3_is_router_port(json_t *port, const char *router_id, const char *owner)
+{
+    return l3_streq(l3_str(port, "device_id"), router_id) &&
+           l3_streq(l3_str(port, "device_owner"), owner);
+}
+
+#define L3_OWNER_INTERFACE  "network:router_interface"
+#define L3_OWNER_GATEWAY    "network:router_gateway"
+#define L3_OWNER_FLOATINGIP "network:floatingip"
+
+/* "2030-01-01T11:00:00Z", now. */
+void l3_now(char buf[32]);
+
+/* A rule of security group sg_id with every match field null (all
+ * protocols, any address): the shape of model.h. (security_group_rule.c) */
+json_t *l3_sg_rule_new(const char *sg_id, const char *project_id, const char *direction,
+                       const char *ethertype, const char *remote_group_id);
+/* Writes (or removes) /network/sg-rules/<rule id> for every rule of a
+ * group; the index only speeds up lookups by rule id, so failures are
+ * logged, not returned. (security_group_rule.c) */
+void l3_sg_rules_index(struct st_kv *kv, json_t *sg);
+void l3_sg_rules_unindex(struct st_kv *kv, json_t *sg);
+
+/* Reads a router the caller may see ("Router X could not be found."). */
+int l3_router_read(struct st_kv *kv, const struct st_network_caller *who, const char *id,
+                   json_t **ret, int64_t *ret_rev, struct st_err **err);
+/* Bumps the router's document (and gives it a host if it has none), so that
+ * a concurrent delete's compare-and-swap fails; -ENOENT when it is gone. */
+int l3_router_touch(struct st_kv *kv, const char *id, struct st_err **err);
+/* *ret_used: whether a floating IP is associated through router_id (with
+ * subnet set: to an address of that subnet). */
+int l3_router_fips_using(struct st_kv *kv, const char *router_id, json_t *subnet, bool *ret_used,
+                         struct st_err **err);
+
+/* The l3 node hosting the fewest routers (ties: the first by name), or NULL
+ * when no node reported l3. Caller frees. (router.c) */
+char *l3_router_pick_host(struct st_kv *kv);

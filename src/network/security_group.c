@@ -1,0 +1,395 @@
+/* Security groups: the documents, each project's one "default" group, and
+ * the name-or-id resolution that Nova's --security-group and the CLI need.
+ * Rules are in security_group_rule.c.
+ *
+ * Neutron makes a project's "default" group on the project's first call;
+ * here every call of this file (and of the rules') does the same through
+ * st_security_group_ensure_default, whose compare-and-swap on
+ * /network/default-sg/<project> makes concurrent first calls agree on a
+ * single group. Lists are scoped to the caller's project even for admins,
+ * so that `?name=default` always finds exactly one. */
+#include <errno.h>
+#include <string.h>
+
+#include "lib/cleanup.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "lib/uuid.h"
+#include "network/l3-priv.h"
+#include "network/model.h"
+#include "network/network-priv.h"
+#include "store/kv.h"
+
+static int not_found(const char *id, struct st_err **err)
+{
+    st_err_clear(err);
+    return st_err_set(err, -ENOENT, "Security group %s does not exist", id ? id : "");
+}
+
+/* A group document: Neutron's fields and the egress rules every group
+ * starts with; the default group also lets its own members in. */
+static json_t *group_new(const char *id, const char *project_id, const char *name,
+                         const char *description, bool stateful, bool is_default)
+{
+    json_t *doc = net_doc_new(project_id, name);
+    if (id)
+        json_object_set_new(doc, "id", json_string(id));
+    const char *sg_id = l3_str(doc, "id");
+    json_object_set_new(doc, "description", json_string(description));
+    json_object_set_new(doc, "stateful", json_boolean(stateful));
+    json_t *rules = json_array();
+    json_array_append_new(rules, l3_sg_rule_new(sg_id, project_id, "egress", "IPv4", NULL));
+    json_array_append_new(rules, l3_sg_rule_new(sg_id, project_id, "egress", "IPv6", NULL));
+    if (is_default) {
+        json_array_append_new(rules, l3_sg_rule_new(sg_id, project_id, "ingress", "IPv4", sg_id));
+        json_array_append_new(rules, l3_sg_rule_new(sg_id, project_id, "ingress", "IPv6", sg_id));
+    }
+    json_object_set_new(doc, "security_group_rules", rules);
+    return doc;
+}
+
+int st_security_group_ensure_default(struct st_kv *kv, const char *project_id, char **ret_id,
+                                     struct st_err **err)
+{
+    if (!project_id || !*project_id || strchr(project_id, '/'))
+        return st_err_set(err, -EINVAL, "a security group needs a project");
+    st_autofree char *key = st_sprintf("%s%s", ST_NETWORK_DEFAULT_SG_PREFIX, project_id);
+    st_autofree char *id = NULL;
+    st_autoptr(st_kv_entry) e = NULL;
+    int r = st_kv_get(kv, key, &e, NULL);
+    if (r == -ENOENT) {
+        /* Claim the name first: the one claim that lands decides the id,
+         * and every racer then writes (or finds) the group under it. */
+        char fresh[ST_UUID_LEN];
+        st_uuid_new(fresh);
+        r = st_kv_put(kv, key, fresh, strlen(fresh), ST_KV_ABSENT, NULL, NULL);
+        if (r == 0)
+            id = st_strdup(fresh);
+        else if (r != -ECANCELED)
+            return st_err_set(err, r, "claiming the default security group of project %s",
+                              project_id);
+        else
+            r = st_kv_get(kv, key, &e, err);
+    }
+    if (r < 0)
+        return st_err_prefix(err, r, "reading %s", key);
+    if (!id)
+        id = st_strndup(e->value, e->value_len);
+
+    st_autoptr(json_t) doc = NULL;
+    r = net_doc_get(kv, ST_NETWORK_SGS_PREFIX, id, &doc, NULL, err);
+    if (r == -ENOENT) {
+        /* Absent also after a crash between the claim and this write: the
+         * next call finishes the job. */
+        doc = group_new(id, project_id, "default", "Default security group", true, true);
+        r = net_doc_put(kv, ST_NETWORK_SGS_PREFIX, doc, ST_KV_ABSENT, err);
+        if (r == 0) {
+            l3_sg_rules_index(kv, doc);
+            st_log_info("sg_default_create", "project=%s id=%s", project_id, id);
+        } else if (r == -ECANCELED) {
+            st_err_clear(err); /* another first call wrote it */
+            r = 0;
+        }
+    }
+    if (r < 0)
+        return st_err_prefix(err, r, "making the default security group of project %s", project_id);
+    if (ret_id)
+        *ret_id = st_steal(&id);
+    return 0;
+}
+
+static int check_text(json_t *req, const char *field, struct st_err **err)
+{
+    json_t *v = json_object_get(req, field);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return st_err_set(err, -EINVAL, "Invalid input for %s. Reason: not a string.", field);
+    if (json_string_length(v) > ST_NETWORK_NAME_MAX)
+        return st_err_set(err, -EINVAL,
+                          "Invalid input for %s. Reason: '%s' exceeds maximum length of %d.", field,
+                          json_string_value(v), ST_NETWORK_NAME_MAX);
+    return 0;
+}
+
+static int check_request(json_t *req, struct st_err **err)
+{
+    int r;
+    if (!json_is_object(req))
+        return st_err_set(err, -EINVAL, "Invalid input: security_group must be an object.");
+    if ((r = check_text(req, "name", err)) < 0 || (r = check_text(req, "description", err)) < 0)
+        return r;
+    json_t *stateful = json_object_get(req, "stateful");
+    if (stateful && !json_is_boolean(stateful))
+        return st_err_set(err, -EINVAL,
+                          "Invalid input for stateful. Reason: not a valid boolean value.");
+    if (l3_streq(l3_str(req, "name"), "default"))
+        return st_err_set(err, -EEXIST, "Default security group already exists.");
+    return 0;
+}
+
+int st_security_group_create(struct st_kv *kv, const struct st_network_caller *who, json_t *req,
+                             json_t **ret, struct st_err **err)
+{
+    int r = check_request(req, err);
+    if (r < 0)
+        return r;
+    const char *project = who->project_id;
+    const char *asked =
+        l3_str(req, "project_id") ? l3_str(req, "project_id") : l3_str(req, "tenant_id");
+    if (asked && !l3_streq(asked, project)) {
+        if (!who->is_admin)
+            return st_err_set(err, -EPERM,
+                              "Only admins may create a security group for "
+                              "another project.");
+        project = asked;
+    }
+    if ((r = st_security_group_ensure_default(kv, project, NULL, err)) < 0)
+        return r;
+    const char *name = l3_str(req, "name") ? l3_str(req, "name") : "";
+    const char *desc = l3_str(req, "description") ? l3_str(req, "description") : name;
+    json_t *stateful = json_object_get(req, "stateful");
+    st_autoptr(json_t) doc =
+        group_new(NULL, project, name, desc, !stateful || json_is_true(stateful), false);
+    if ((r = net_doc_put(kv, ST_NETWORK_SGS_PREFIX, doc, ST_KV_ABSENT, err)) < 0)
+        return st_err_prefix(err, r, "creating security group '%s'", name);
+    l3_sg_rules_index(kv, doc);
+    st_log_info("sg_create", "id=%s project=%s", l3_str(doc, "id"), project);
+    if (ret)
+        *ret = net_public(doc);
+    return 0;
+}
+
+static int read_group(struct st_kv *kv, const struct st_network_caller *who, const char *id,
+                      json_t **ret, int64_t *ret_rev, struct st_err **err)
+{
+    if (!l3_id_ok(id))
+        return not_found(id, err);
+    st_autoptr(json_t) doc = NULL;
+    int r = net_doc_get(kv, ST_NETWORK_SGS_PREFIX, id, &doc, ret_rev, err);
+    if (r == -ENOENT || (r == 0 && !net_visible(who, doc)))
+        return not_found(id, err);
+    if (r < 0)
+        return r;
+    *ret = st_steal(&doc);
+    return 0;
+}
+
+int st_security_group_get(struct st_kv *kv, const struct st_network_caller *who, const char *id,
+                          json_t **ret, struct st_err **err)
+{
+    int r = l3_ensure_default(kv, who, err);
+    if (r < 0)
+        return r;
+    st_autoptr(json_t) doc = NULL;
+    if ((r = read_group(kv, who, id, &doc, NULL, err)) < 0)
+        return r;
+    *ret = net_public(doc);
+    return 0;
+}
+
+int st_security_group_list(struct st_kv *kv, const struct st_network_caller *who, json_t *filters,
+                           json_t **ret, struct st_err **err)
+{
+    int r = l3_ensure_default(kv, who, err);
+    if (r < 0)
+        return r;
+    st_autoptr(json_t) all = NULL;
+    if ((r = net_doc_list(kv, ST_NETWORK_SGS_PREFIX, &all, err)) < 0)
+        return r;
+    json_t *out = json_array();
+    size_t i;
+    json_t *doc;
+    json_array_foreach(all, i, doc)
+    {
+        if (net_list_visible(who, doc) && net_filter_match(doc, filters))
+            json_array_append_new(out, net_public(doc));
+    }
+    *ret = out;
+    return 0;
+}
+
+int st_security_group_update(struct st_kv *kv, const struct st_network_caller *who, const char *id,
+                             json_t *req, json_t **ret, struct st_err **err)
+{
+    int r = check_request(req, err);
+    if (r < 0)
+        return r;
+    if ((r = l3_ensure_default(kv, who, err)) < 0)
+        return r;
+    for (int attempt = 0; attempt < L3_CAS_ATTEMPTS; attempt++) {
+        st_autoptr(json_t) doc = NULL;
+        int64_t rev = 0;
+        if ((r = read_group(kv, who, id, &doc, &rev, err)) < 0)
+            return r;
+        const char *name = l3_str(req, "name");
+        if (name && l3_streq(l3_str(doc, "name"), "default"))
+            return st_err_set(err, -EBUSY, "Updating default security group not allowed.");
+        if (name)
+            json_object_set_new(doc, "name", json_string(name));
+        if (l3_str(req, "description"))
+            json_object_set_new(doc, "description", json_string(l3_str(req, "description")));
+        json_t *stateful = json_object_get(req, "stateful");
+        if (stateful)
+            json_object_set(doc, "stateful", stateful);
+        r = net_doc_put(kv, ST_NETWORK_SGS_PREFIX, doc, rev, err);
+        if (r == -ECANCELED) {
+            st_err_clear(err);
+            continue;
+        }
+        if (r < 0)
+            return r;
+        if (ret)
+            *ret = net_public(doc);
+        return 0;
+    }
+    return st_err_set(err, -ECANCELED, "security group %s kept changing; try again", id);
+}
+
+static bool array_has(json_t *arr, const char *s)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        if (l3_streq(json_string_value(v), s))
+            return true;
+    }
+    return false;
+}
+
+/* Drops the rules of other groups that name `id` as their remote group (as
+ * Neutron's foreign key cascades). */
+static void drop_remote_rules(struct st_kv *kv, const char *id)
+{
+    st_autoptr(json_t) all = NULL;
+    if (net_doc_list(kv, ST_NETWORK_SGS_PREFIX, &all, NULL) < 0)
+        return;
+    size_t i, j;
+    json_t *sg, *rule;
+    json_array_foreach(all, i, sg)
+    {
+        bool names_it = false;
+        json_array_foreach(json_object_get(sg, "security_group_rules"), j, rule)
+        {
+            names_it = names_it || l3_streq(l3_str(rule, "remote_group_id"), id);
+        }
+        for (int attempt = 0; names_it && attempt < L3_CAS_ATTEMPTS; attempt++) {
+            st_autoptr(json_t) doc = NULL;
+            int64_t rev = 0;
+            if (net_doc_get(kv, ST_NETWORK_SGS_PREFIX, l3_str(sg, "id"), &doc, &rev, NULL) < 0)
+                break;
+            json_t *rules = json_object_get(doc, "security_group_rules");
+            st_autoptr(json_t) dropped = json_pack("{s:[]}", "security_group_rules");
+            json_t *gone = json_object_get(dropped, "security_group_rules");
+            for (size_t k = json_array_size(rules); k-- > 0;) {
+                json_t *rk = json_array_get(rules, k);
+                if (l3_streq(l3_str(rk, "remote_group_id"), id)) {
+                    json_array_append(gone, rk);
+                    json_array_remove(rules, k);
+                }
+            }
+            int r = net_doc_put(kv, ST_NETWORK_SGS_PREFIX, doc, rev, NULL);
+            if (r == 0)
+                l3_sg_rules_unindex(kv, dropped);
+            if (r != -ECANCELED)
+                break;
+        }
+    }
+}
+
+int st_security_group_delete(struct st_kv *kv, const struct st_network_caller *who, const char *id,
+                             struct st_err **err)
+{
+    int r = l3_ensure_default(kv, who, err);
+    if (r < 0)
+        return r;
+    for (int attempt = 0; attempt < L3_CAS_ATTEMPTS; attempt++) {
+        st_autoptr(json_t) doc = NULL;
+        int64_t rev = 0;
+        if ((r = read_group(kv, who, id, &doc, &rev, err)) < 0)
+            return r;
+        bool is_default = l3_streq(l3_str(doc, "name"), "default");
+        if (is_default && !who->is_admin)
+            return st_err_set(err, -EBUSY,
+                              "Insufficient rights for removing default security group.");
+        st_autoptr(json_t) ports = NULL;
+        if ((r = net_doc_list(kv, ST_NETWORK_PORTS_PREFIX, &ports, err)) < 0)
+            return r;
+        size_t i;
+        json_t *port;
+        json_array_foreach(ports, i, port)
+        {
+            if (array_has(json_object_get(port, "security_groups"), id))
+                return st_err_set(err, -EBUSY, "Security Group %s in use.", id);
+        }
+        st_autofree char *key = st_sprintf("%s%s", ST_NETWORK_SGS_PREFIX, id);
+        r = st_kv_delete(kv, key, rev, NULL, err);
+        if (r == -ECANCELED) {
+            st_err_clear(err);
+            continue;
+        }
+        if (r == -ENOENT)
+            return not_found(id, err);
+        if (r < 0)
+            return st_err_prefix(err, r, "deleting security group %s", id);
+        l3_sg_rules_unindex(kv, doc);
+        drop_remote_rules(kv, id);
+        if (is_default) {
+            /* The project gets a fresh default group on its next call. */
+            st_autofree char *dkey =
+                st_sprintf("%s%s", ST_NETWORK_DEFAULT_SG_PREFIX, l3_str(doc, "project_id"));
+            st_autoptr(st_kv_entry) e = NULL;
+            if (st_kv_get(kv, dkey, &e, NULL) == 0 && strlen(id) == e->value_len &&
+                memcmp(e->value, id, e->value_len) == 0)
+                st_kv_delete(kv, dkey, e->mod_rev, NULL, NULL);
+        }
+        st_log_info("sg_delete", "id=%s", id);
+        return 0;
+    }
+    return st_err_set(err, -ECANCELED, "security group %s kept changing; try again", id);
+}
+
+int st_security_group_resolve(struct st_kv *kv, const struct st_network_caller *who,
+                              const char *name_or_id, char **ret_id, json_t **ret_doc,
+                              struct st_err **err)
+{
+    int r = l3_ensure_default(kv, who, err);
+    if (r < 0)
+        return r;
+    if (!name_or_id || !*name_or_id)
+        return not_found("", err);
+    st_autoptr(json_t) found = NULL;
+    if (l3_id_ok(name_or_id)) {
+        r = net_doc_get(kv, ST_NETWORK_SGS_PREFIX, name_or_id, &found, NULL, err);
+        if (r < 0 && r != -ENOENT)
+            return r;
+        if (found && !net_visible(who, found))
+            json_decref(st_steal(&found));
+    }
+    if (!found) {
+        st_autoptr(json_t) all = NULL;
+        if ((r = net_doc_list(kv, ST_NETWORK_SGS_PREFIX, &all, err)) < 0)
+            return r;
+        size_t i;
+        json_t *doc;
+        json_array_foreach(all, i, doc)
+        {
+            if (!net_list_visible(who, doc) || !l3_streq(l3_str(doc, "name"), name_or_id))
+                continue;
+            if (found)
+                return st_err_set(err, -EBUSY,
+                                  "Multiple security_group matches found for name '%s', use an "
+                                  "ID to be more specific.",
+                                  name_or_id);
+            found = json_incref(doc);
+        }
+    }
+    if (!found)
+        return not_found(name_or_id, err);
+    if (ret_id)
+        *ret_id = st_strdup(l3_str(found, "id"));
+    if (ret_doc)
+        *ret_doc = net_public(found);
+    return 0;
+}
