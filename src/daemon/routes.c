@@ -6,6 +6,7 @@
 #include "api/glance.h"
 #include "api/internal.h"
 #include "api/keystone.h"
+#include "api/neutron.h"
 #include "api/nova.h"
 #include "api/router.h"
 #include "api/system.h"
@@ -25,6 +26,8 @@ int st_daemon_routes_register(struct st_router *r, struct st_api_app *app,
         return st_err_prefix(err, ret, "registering Glance routes");
     if ((ret = st_api_nova_register(r, app, err)) < 0)
         return st_err_prefix(err, ret, "registering Nova routes");
+    if ((ret = st_api_neutron_register(r, app, err)) < 0)
+        return st_err_prefix(err, ret, "registering Neutron routes");
     if ((ret = st_api_internal_register(r, app, err)) < 0)
         return st_err_prefix(err, ret, "registering the internal API");
     return 0;

@@ -29,6 +29,7 @@
 #include "image/image.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
+#include "network/network.h"
 #include "store/kv.h"
 
 struct fixture {
@@ -44,6 +45,9 @@ struct fixture {
     char *image_a;   /* a private image of project A */
     char *flavor_id; /* a public flavor; member-a's keypair is "ka", project A's policy "gold" */
     char *server_a;  /* a server of project A (its document written directly) */
+    /* project A's network, subnet, port, security group and rule, router
+     * (with its gateway on an external network) and floating IP */
+    char *net_a, *subnet_a, *port_a, *sg_a, *rule_a, *router_a, *fip_a;
 };
 
 static struct fixture fx;
@@ -59,6 +63,46 @@ static char *make_project(const char *name)
     st_autoptr(json_t) doc = NULL;
     assert_int_equal(st_identity_project_create(fx.identity, req, &doc, NULL), 0);
     return json_id(doc);
+}
+
+/* Creates a network resource with the service (or fails the test). */
+static char *make_net(int (*create)(struct st_kv *, const struct st_network_caller *, json_t *,
+                                    json_t **, struct st_err **),
+                      const struct st_network_caller *who, json_t *req)
+{
+    st_autoptr(json_t) doc = NULL;
+    st_autoptr(st_err) err = NULL;
+    if (create(fx.kv, who, req, &doc, &err) < 0)
+        fail_msg("network fixture: %s", st_err_msg(err));
+    json_decref(req);
+    return json_id(doc);
+}
+
+static void make_network_fixtures(void)
+{
+    const struct st_network_caller a = {fx.project_a, fx.user_member_a, false};
+    const struct st_network_caller admin = {fx.project_a, fx.user_admin, true};
+    st_autofree char *ext = make_net(st_network_create, &admin,
+                                     json_pack("{s:s, s:b, s:s, s:s}", "name", "ext",
+                                               "router:external", 1, "provider:network_type",
+                                               "flat", "provider:physical_network", "external"));
+    free(make_net(st_subnet_create, &admin,
+                  json_pack("{s:s, s:s, s:i, s:b}", "network_id", ext, "cidr", "172.24.4.0/24",
+                            "ip_version", 4, "enable_dhcp", 0)));
+    fx.net_a = make_net(st_network_create, &a, json_pack("{s:s}", "name", "net-a"));
+    fx.subnet_a = make_net(st_subnet_create, &a,
+                           json_pack("{s:s, s:s, s:i}", "network_id", fx.net_a, "cidr",
+                                     "10.0.0.0/24", "ip_version", 4));
+    fx.port_a = make_net(st_port_create, &a, json_pack("{s:s}", "network_id", fx.net_a));
+    fx.sg_a = make_net(st_security_group_create, &a, json_pack("{s:s}", "name", "sg-a"));
+    fx.rule_a = make_net(st_security_group_rule_create, &a,
+                         json_pack("{s:s, s:s, s:s, s:i, s:i}", "security_group_id", fx.sg_a,
+                                   "direction", "ingress", "protocol", "tcp", "port_range_min", 22,
+                                   "port_range_max", 22));
+    fx.router_a = make_net(st_router_create, &a,
+                           json_pack("{s:s, s:{s:s}}", "name", "router-a", "external_gateway_info",
+                                     "network_id", ext));
+    fx.fip_a = make_net(st_floatingip_create, &a, json_pack("{s:s}", "floating_network_id", ext));
 }
 
 static char *make_user(const char *name, const char *project_id, const char *role)
@@ -164,6 +208,8 @@ static int setup(void **state)
         st_kv_put(fx.kv, server_key, server_text, strlen(server_text), ST_KV_ABSENT, NULL, NULL),
         0);
 
+    make_network_fixtures();
+
     fx.app = (struct st_api_app){
         .kv = fx.kv, .identity = fx.identity, .data_dir = fx.dir, .public_url = "http://127.0.0.1"};
     fx.router = st_router_new(&fx.app);
@@ -186,7 +232,9 @@ static int teardown(void **state)
     char *strs[] = {fx.project_a,  fx.project_b,    fx.member_role,  fx.user_member_a,
                     fx.user_admin, fx.tok_reader_a, fx.tok_member_a, fx.tok_member_b,
                     fx.tok_admin,  fx.tok_revoked,  fx.tok_expired,  fx.image_a,
-                    fx.flavor_id,  fx.server_a};
+                    fx.flavor_id,  fx.server_a,     fx.net_a,        fx.subnet_a,
+                    fx.port_a,     fx.sg_a,         fx.rule_a,       fx.router_a,
+                    fx.fip_a};
     for (size_t i = 0; i < ST_ARRAY_SIZE(strs); i++)
         free(strs[i]);
     curl_global_cleanup();
@@ -201,8 +249,9 @@ static size_t discard(char *p, size_t size, size_t n, void *userdata)
     return size * n;
 }
 
-/* One request; returns the HTTP status. */
-static long request(const char *method, const char *path, const char *token, const char *subject)
+/* One request with a body for POST, PATCH and PUT; returns the HTTP status. */
+static long request_body(const char *method, const char *path, const char *token,
+                         const char *subject, const char *body)
 {
     CURL *c = curl_easy_init();
     st_autofree char *url = st_sprintf("%s%s", fx.base, path);
@@ -219,7 +268,7 @@ static long request(const char *method, const char *path, const char *token, con
     if (strcmp(method, "HEAD") == 0)
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     if (strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0 || strcmp(method, "PUT") == 0)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{}");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
@@ -230,6 +279,12 @@ static long request(const char *method, const char *path, const char *token, con
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     return status;
+}
+
+/* One request (a body of "{}"); returns the HTTP status. */
+static long request(const char *method, const char *path, const char *token, const char *subject)
+{
+    return request_body(method, path, token, subject, "{}");
 }
 
 /* The pattern with its parameters filled in: the target is project A's
@@ -275,6 +330,22 @@ static char *fill(const char *pattern, const char *user_id)
             value = fx.server_a;
         else if (strncmp(open + 1, "node", n) == 0)
             value = "node-a";
+        else if (strncmp(open + 1, "network_id", n) == 0)
+            value = fx.net_a;
+        else if (strncmp(open + 1, "subnet_id", n) == 0)
+            value = fx.subnet_a;
+        else if (strncmp(open + 1, "port_id", n) == 0)
+            value = fx.port_a;
+        else if (strncmp(open + 1, "security_group_id", n) == 0)
+            value = fx.sg_a;
+        else if (strncmp(open + 1, "rule_id", n) == 0)
+            value = fx.rule_a;
+        else if (strncmp(open + 1, "router_id", n) == 0)
+            value = fx.router_a;
+        else if (strncmp(open + 1, "floatingip_id", n) == 0)
+            value = fx.fip_a;
+        else if (strncmp(open + 1, "alias", n) == 0)
+            value = "router";
         else
             fail_msg("no fixture for parameter in '%s'", pattern);
         strcat(out, value);
@@ -379,6 +450,50 @@ static bool check_compute_servers(const struct st_route *route, const char *path
     return true;
 }
 
+/* Neutron (project A's resources): readers read, members write, another
+ * project's member does not find A's resources (404) but lists and creates
+ * its own; quotas are per project; extensions are everyone's. An update
+ * carries a real change (a description; an interface on A's subnet, then
+ * off it again), so that what is checked is the policy, not the body. */
+static bool check_network(const struct st_route *route, const char *path)
+{
+    const char *a = route->action, *m = route->method;
+    if (strncmp(a, "network:", 8) != 0)
+        return false;
+    char body[256] = "{}";
+    const char *coll = route->pattern + strlen("/network/v2.0/");
+    static const char *const keys[][2] = {
+        {"networks/", "network"}, {"subnets/", "subnet"},
+        {"ports/", "port"},       {"security-groups/", "security_group"},
+        {"routers/", "router"},   {"floatingips/", "floatingip"},
+    };
+    if (strstr(route->pattern, "_router_interface"))
+        snprintf(body, sizeof(body), "{\"subnet_id\": \"%s\"}", fx.subnet_a);
+    else if (strcmp(m, "PUT") == 0)
+        for (size_t i = 0; i < ST_ARRAY_SIZE(keys); i++)
+            if (strncmp(coll, keys[i][0], strlen(keys[i][0])) == 0)
+                snprintf(body, sizeof(body), "{\"%s\": {\"description\": \"authz\"}}", keys[i][1]);
+    if (st_policy_action_is_read(a))
+        check_allowed(route, "reader-a", request_body(m, path, fx.tok_reader_a, NULL, body));
+    else
+        check(route, "reader-a", request_body(m, path, fx.tok_reader_a, NULL, body), 403);
+    bool foreign = strchr(route->pattern, '{') && !strstr(route->pattern, "{alias}");
+    long other = request_body(m, path, fx.tok_member_b, NULL, body);
+    if (foreign)
+        check(route, "member-b on A's", other, 404);
+    else
+        check_allowed(route, "member-b", other);
+    /* deleting the fixture would leave the routes after it nothing to check */
+    if (strcmp(m, "DELETE") != 0) {
+        long mine = request_body(m, path, fx.tok_member_a, NULL, body);
+        check_allowed(route, "member-a", mine);
+        if (foreign && mine >= 400)
+            fail_msg("%s %s as member-a: got %ld, want success", m, path, mine);
+        check_allowed(route, "admin", request_body(m, path, fx.tok_admin, NULL, body));
+    }
+    return true;
+}
+
 static void check_route(const struct st_route *route, void *userdata)
 {
     (void)userdata;
@@ -441,7 +556,8 @@ static void check_route(const struct st_route *route, void *userdata)
             check_allowed(route, "member-a", request(m, path, fx.tok_member_a, NULL));
             check_allowed(route, "admin", request(m, path, fx.tok_admin, NULL));
         }
-    } else if (check_compute_catalog(route, path) || check_compute_servers(route, path)) {
+    } else if (check_compute_catalog(route, path) || check_compute_servers(route, path) ||
+               check_network(route, path)) {
         /* checked there */
     } else if (strncmp(a, "internal:", 9) == 0) {
         /* the agents' API takes the node token only: no Keystone token opens it */
@@ -474,6 +590,8 @@ static void test_public_routes_need_no_token(void **state)
     assert_int_equal(request("GET", "/healthz", NULL, NULL), 200);
     assert_int_equal(request("GET", "/compute/v2.1", NULL, NULL), 200);
     assert_int_equal(request("GET", "/compute", NULL, NULL), 200);
+    assert_int_equal(request("GET", "/network", NULL, NULL), 200);
+    assert_int_equal(request("GET", "/network/v2.0", NULL, NULL), 200);
 }
 
 int main(void)
