@@ -17,6 +17,7 @@
 #include "agent/driver.h"
 #include "agent/host.h"
 #include "agent/image_cache.h"
+#include "agent/netplan.h"
 #include "agent/reaper.h"
 #include "agent/reconcile.h"
 #include "compute/model.h"
@@ -103,6 +104,7 @@ struct st_agent {
     struct st_reaper *reaper;
     struct st_agent_client *image_client;
     struct st_image_cache *images;
+    struct st_netplan *netplan; /* the real node's networking; NULL without */
     int64_t t0_ns;
 
     unsigned nodes_registered;
@@ -480,6 +482,10 @@ static void node_gc(struct agent_node *n)
             else
                 st_log_info("agent_gc", "node=%s server=%s driver=%s reason=\"not assigned\"",
                             n->name, id, drv->name);
+            if (r == 0 && !n->fleet &&
+                st_netplan_instance_release(n->agent->netplan, id, &derr) < 0)
+                st_log_warn("agent_gc_failed", "node=%s server=%s what=network error=\"%s\"",
+                            n->name, id, st_err_msg(derr));
         }
     }
 }
@@ -575,12 +581,47 @@ static void push_console(struct agent_node *n, struct st_agent_client *c,
     pthread_mutex_unlock(&n->lock);
 }
 
-static int run_action(struct agent_node *n, const struct st_driver *drv, json_t *doc,
-                      const char *id, enum st_agent_action action, struct st_err **err)
+/* A server with ports runs in the network namespace netplan prepared: the
+ * driver is given the document with "netns" (the path) added. *ret_doc is
+ * a new reference to use in place of doc. */
+static int prepare_network(struct agent_node *n, struct st_agent_client *c, json_t *doc,
+                           json_t **ret_doc, struct st_err **err)
+{
+    *ret_doc = json_incref(doc);
+    json_t *ports = json_object_get(json_object_get(doc, "spec"), "ports");
+    if (n->fleet || json_array_size(ports) == 0)
+        return 0;
+    if (!n->agent->netplan)
+        return st_err_set(err, -EOPNOTSUPP,
+                          "node %s cannot plug ports: networking is not available here", n->name);
+    st_autofree char *netns = NULL;
+    int r = st_netplan_instance_prepare(n->agent->netplan, c, doc, &netns, err);
+    if (r < 0)
+        return st_err_prefix(err, r, "plugging the server's ports");
+    if (netns) {
+        json_t *copy = json_copy(doc);
+        json_object_set_new(copy, "netns", json_string(netns));
+        json_decref(*ret_doc);
+        *ret_doc = copy;
+    }
+    return 0;
+}
+
+static int run_action(struct agent_node *n, struct st_agent_client *c, const struct st_driver *drv,
+                      json_t *doc_in, const char *id, enum st_agent_action action,
+                      struct st_err **err)
 {
     struct st_driver_ctx *ctx = &n->ctx;
     int grace = (int)n->agent->stop_grace_s;
     int r = 0;
+    st_autoptr(json_t) doc = json_incref(doc_in);
+    if ((action == ST_AGENT_CREATE_START || action == ST_AGENT_START ||
+         action == ST_AGENT_REBOOT) &&
+        strcmp(drv->name, "sim") != 0) { /* the test double needs no network */
+        json_decref(doc);
+        if ((r = prepare_network(n, c, doc_in, &doc, err)) < 0)
+            return r;
+    }
     switch (action) {
     case ST_AGENT_NONE:
     case ST_AGENT_REPORT:
@@ -604,7 +645,11 @@ static int run_action(struct agent_node *n, const struct st_driver *drv, json_t 
         return r < 0 ? st_err_prefix(err, r, "rebooting the instance") : 0;
     case ST_AGENT_DESTROY:
         r = drv->destroy(ctx, id, err);
-        return r < 0 ? st_err_prefix(err, r, "deleting the instance") : 0;
+        if (r < 0)
+            return st_err_prefix(err, r, "deleting the instance");
+        if (!n->fleet && (r = st_netplan_instance_release(n->agent->netplan, id, err)) < 0)
+            return st_err_prefix(err, r, "unplugging the server's ports");
+        return 0;
     }
     return 0;
 }
@@ -674,7 +719,7 @@ static void reconcile_server(struct agent_node *n, struct st_agent_client *c, co
     if (d.action != ST_AGENT_REPORT) {
         st_instance_info_clear(&info);
         int64_t t0 = st_time_mono_ns();
-        r = run_action(n, drv, doc, id, d.action, &err);
+        r = run_action(n, c, drv, doc, id, d.action, &err);
         count(&n->agent->actions);
         double ms = (st_time_mono_ns() - t0) / 1e6;
         if (r < 0)
@@ -914,6 +959,14 @@ static int configure_drivers(struct agent_node *n, const char *list, struct st_e
     return 0;
 }
 
+static bool is_sim_only(struct agent_node *n)
+{
+    for (size_t i = 0; i < n->n_drivers; i++)
+        if (strcmp(n->drivers[i].drv->name, "sim") != 0)
+            return false;
+    return true;
+}
+
 static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg, struct st_err **err)
 {
     int e = pthread_create(t, NULL, fn, arg);
@@ -1038,6 +1091,25 @@ int st_agent_start(const struct st_agent_config *cfg, struct st_agent **ret, str
             .index = i,
             .client = st_agent_client_new(a->controller_url, a->token, &a->stop)};
 
+    if (!cfg->no_network && a->nodes[0]->n_drivers > 0 && !is_sim_only(a->nodes[0])) {
+        struct st_netplan_config ncfg = {
+            .node_name = cfg->node_name,
+            .data_dir = a->data_dir,
+            .controller_url = a->controller_url,
+            .token = a->token,
+            .vtep = cfg->vtep,
+            .external_bridge = cfg->external_bridge,
+            .poll_wait_s = a->poll_wait_s,
+            .stop = &a->stop,
+        };
+        st_autoptr(st_err) nerr = NULL;
+        r = st_netplan_start(&ncfg, &a->netplan, &nerr);
+        if (r == -EOPNOTSUPP)
+            st_log_warn("agent_no_network", "node=%s reason=\"%s\"", cfg->node_name,
+                        st_err_msg(nerr));
+        else if (r < 0)
+            return st_err_set(err, r, "%s", st_err_msg(nerr));
+    }
     r = agent_threads_start(a, err);
     if (r < 0)
         return r;
@@ -1071,6 +1143,7 @@ void st_agent_stop(struct st_agent *a)
         pthread_cond_broadcast(&n->cond);
         pthread_mutex_unlock(&n->lock);
     }
+    st_netplan_wake(a->netplan);
     for (size_t i = 0; i < a->n_hk; i++) {
         if (a->hk[i].started)
             pthread_join(a->hk[i].thread, NULL);
@@ -1088,6 +1161,7 @@ void st_agent_stop(struct st_agent *a)
         node_free(n);
     }
     free(a->nodes);
+    st_netplan_stop(a->netplan);
     st_reaper_stop(a->reaper);
     st_image_cache_free(a->images);
     st_agent_client_free(a->image_client);

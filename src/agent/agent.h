@@ -27,6 +27,8 @@
  * heartbeats and drive the simulated nodes. */
 #pragma once
 
+#include <stdbool.h>
+
 #include "lib/cleanup.h"
 #include "lib/err.h"
 
@@ -47,6 +49,9 @@ struct st_agent_config {
     unsigned sim_poll_ms;          /* simulated nodes' poll period; 0 = 5000 */
     unsigned workers;              /* reconcile workers of the real node; 0 = 4 */
     unsigned stop_grace_s;         /* SIGTERM → SIGKILL grace for stop; 0 = 10 */
+    const char *vtep;              /* VXLAN source address; NULL = the default route's */
+    const char *external_bridge;   /* NULL = "br-ex" (agent/netplan.h) */
+    bool no_network;               /* do not program networking (servers with ports fail) */
 };
 
 #define ST_AGENT_DEFAULT_LEASE_S 30

@@ -21,6 +21,8 @@
 #include "compute/node_token.h"
 #include "compute/server.h"
 #include "image/image.h"
+#include "network/model.h"
+#include "network/network.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -179,6 +181,82 @@ static int get_image_file(struct st_http_request *req, struct st_http_response *
     return 0;
 }
 
+/* ---- networking: what an agent tells of its node, its node view ---- */
+
+static int put_node_network(struct st_http_request *req, struct st_http_response *resp,
+                            struct st_err **err)
+{
+    struct st_api_app *app = req->app;
+    const char *node = st_http_param(req, "node");
+    int r = st_compute_node_check_name(node, err);
+    if (r < 0)
+        return r;
+    st_autoptr(json_t) body = NULL;
+    if ((r = parse_body(req, &body, err)) < 0 ||
+        (r = st_network_node_register(app->kv, node, body, err)) < 0)
+        return r;
+    st_http_resp_json(resp, 204, NULL);
+    return 0;
+}
+
+/* FNV-1a over the view's canonical text (sorted keys, no revision): the
+ * agent sends back the digest it has, and the poll parks while the view
+ * is still the same. Not a security measure, only change detection. */
+static void view_digest(json_t *view, char out[17])
+{
+    st_autoptr(json_t) copy = json_copy(view);
+    json_object_del(copy, "revision");
+    st_autofree char *text = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const char *p = text ? text : ""; *p; p++) {
+        h ^= (unsigned char)*p;
+        h *= 0x100000001b3ULL;
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+static int get_node_network(struct st_http_request *req, struct st_http_response *resp,
+                            struct st_err **err)
+{
+    struct st_api_app *app = req->app;
+    const char *node = st_http_param(req, "node");
+    int r = st_compute_node_check_name(node, err);
+    if (r < 0)
+        return r;
+    int64_t wait_s;
+    if ((r = query_int(req, "wait", WAIT_MAX_S, &wait_s, err)) < 0)
+        return r;
+    const char *have = st_http_query(req, "digest");
+    json_t *view = NULL;
+    if ((r = st_network_node_view(app->kv, node, &view, err)) < 0)
+        return r;
+    char digest[17];
+    view_digest(view, digest);
+    if (have && strcmp(have, digest) == 0 &&
+        st_time_mono_ns() - req->start_ns < wait_s * 1000000000LL) {
+        json_decref(view);
+        return -EINPROGRESS; /* parked: re-run on a store change */
+    }
+    st_http_resp_json(resp, 200, json_pack("{s:s, s:o}", "digest", digest, "view", view));
+    return 0;
+}
+
+static int put_port_status(struct st_http_request *req, struct st_http_response *resp,
+                           struct st_err **err)
+{
+    struct st_api_app *app = req->app;
+    const char *node = st_http_param(req, "node");
+    int r = st_compute_node_check_name(node, err);
+    if (r < 0)
+        return r;
+    st_autoptr(json_t) body = NULL;
+    if ((r = parse_body(req, &body, err)) < 0 ||
+        (r = st_network_port_status_report(app->kv, node, body, err)) < 0)
+        return r;
+    st_http_resp_json(resp, 204, NULL);
+    return 0;
+}
+
 #define INTERNAL_ROUTE(m, p, a, fn)                                                                \
     {                                                                                              \
         .method = (m), .pattern = INTERNAL_PREFIX p, .action = (a), .family = ST_API_PLAIN,        \
@@ -188,6 +266,9 @@ static int get_image_file(struct st_http_request *req, struct st_http_response *
 static const struct st_route routes[] = {
     INTERNAL_ROUTE("PUT", "/nodes/{node}", "internal:node:update", put_node),
     INTERNAL_ROUTE("GET", "/nodes/{node}/servers", "internal:server:list", node_servers),
+    INTERNAL_ROUTE("PUT", "/nodes/{node}/network", "internal:network:update", put_node_network),
+    INTERNAL_ROUTE("GET", "/nodes/{node}/network", "internal:network:get", get_node_network),
+    INTERNAL_ROUTE("PUT", "/nodes/{node}/port-status", "internal:port:update", put_port_status),
     INTERNAL_ROUTE("PUT", "/servers/{server_id}/status", "internal:server:update", put_status),
     INTERNAL_ROUTE("PUT", "/servers/{server_id}/console", "internal:console:update", put_console),
     INTERNAL_ROUTE("GET", "/images/{image_id}/file", "internal:image:get", get_image_file),
@@ -216,7 +297,8 @@ int st_api_internal_register(struct st_router *r, struct st_api_app *app, struct
     return 0;
 }
 
-/* Wakes the server's parked long-polls whenever a server document changes. */
+/* Wakes the server's parked long-polls whenever a server document or the
+ * network state changes. */
 struct st_api_internal_waker {
     struct st_kv *kv;
     struct st_api_server *srv;
@@ -224,13 +306,26 @@ struct st_api_internal_waker {
     bool stop;
 };
 
+/* What parked polls wait for: server documents (assignments) and network
+ * state (node views). Heartbeats and the like wake nobody. */
+static bool wakes_polls(const struct st_kv_events *ev)
+{
+    for (size_t i = 0; i < ev->count; i++) {
+        const char *k = ev->events[i].kv.key;
+        if (strncmp(k, ST_COMPUTE_SERVERS_PREFIX, strlen(ST_COMPUTE_SERVERS_PREFIX)) == 0 ||
+            strncmp(k, "/network/", strlen("/network/")) == 0)
+            return true;
+    }
+    return false;
+}
+
 static void *waker_main(void *arg)
 {
     struct st_api_internal_waker *w = arg;
     int64_t rev = st_kv_revision(w->kv);
     while (!__atomic_load_n(&w->stop, __ATOMIC_SEQ_CST)) {
         st_autoptr(st_kv_events) ev = NULL;
-        int r = st_kv_watch(w->kv, ST_COMPUTE_SERVERS_PREFIX, rev, 1000, &ev, NULL);
+        int r = st_kv_watch(w->kv, "/", rev, 1000, &ev, NULL);
         if (r == -ESTALE) {
             rev = st_kv_revision(w->kv);
             st_api_server_wake(w->srv);
@@ -241,7 +336,7 @@ static void *waker_main(void *arg)
             nanosleep(&ts, NULL);
             continue;
         }
-        if (ev->count > 0)
+        if (wakes_polls(ev))
             st_api_server_wake(w->srv);
         else if (ev->revision == rev) {
             /* the watch returned at once with nothing (a store being woken

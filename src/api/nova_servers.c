@@ -98,6 +98,32 @@ static json_t *nova_time(const char *rfc3339)
     return json_string(buf);
 }
 
+/* Nova's "addresses": {network name: [{"version", "addr", "OS-EXT-IPS:type",
+ * "OS-EXT-IPS-MAC:mac_addr"}]} from the ports made at create. */
+static json_t *addresses(json_t *spec)
+{
+    json_t *out = json_object();
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(spec, "ports"), i, p)
+    {
+        const char *net = str(p, "network_name"), *ip = str(p, "ip");
+        if (!ip)
+            continue;
+        if (!net || !net[0])
+            net = str(p, "network_id");
+        json_t *list = json_object_get(out, net);
+        if (!list) {
+            list = json_array();
+            json_object_set_new(out, net, list);
+        }
+        json_array_append_new(list, json_pack("{s:i, s:s, s:s, s:O?}", "version", 4, "addr", ip,
+                                              "OS-EXT-IPS:type", "fixed", "OS-EXT-IPS-MAC:mac_addr",
+                                              json_object_get(p, "mac")));
+    }
+    return out;
+}
+
 static json_t *render_server(struct st_http_request *req, json_t *doc)
 {
     struct st_api_app *app = req->app;
@@ -110,14 +136,14 @@ static json_t *render_server(struct st_http_request *req, json_t *doc)
     const char *task = st_compute_server_task_state(doc);
     json_t *power = json_object_get(status, "power_state");
     json_t *s = json_pack(
-        "{s:s, s:O?, s:s, s:O?, s:O?, s:o, s:o, s:O?, s:O?, s:{}, s:s, s:s, s:o, s:o, s:O?, "
+        "{s:s, s:O?, s:s, s:O?, s:O?, s:o, s:o, s:O?, s:O?, s:o, s:s, s:s, s:o, s:o, s:O?, "
         "s:o, s:[], s:s, s:i, s:s, s:s, s:s, s:s?, s:I, s:o, s:n, s:o}",
         "id", id, "name", json_object_get(doc, "name"), "status", st_compute_server_status(doc),
         "tenant_id", json_object_get(doc, "project_id"), "user_id", json_object_get(doc, "user_id"),
         "metadata", json_is_object(metadata) ? json_deep_copy(metadata) : json_object(), "hostId",
         host_id(str(doc, "project_id"), host), "created", json_object_get(doc, "created_at"),
-        "updated", json_object_get(doc, "updated_at"), "addresses", "accessIPv4", "", "accessIPv6",
-        "", "flavor", bookmark(app, "flavors", str(flavor, "id") ?: ""), "image",
+        "updated", json_object_get(doc, "updated_at"), "addresses", addresses(spec), "accessIPv4",
+        "", "accessIPv6", "", "flavor", bookmark(app, "flavors", str(flavor, "id") ?: ""), "image",
         str(image, "id") ? bookmark(app, "images", str(image, "id")) : json_string(""), "key_name",
         json_object_get(spec, "key_name"), "security_groups",
         json_is_array(sgs) ? json_deep_copy(sgs) : json_pack("[{s:s}]", "name", "default"),

@@ -15,8 +15,11 @@
  *     "key_name": "k" | null, "public_key": "ssh-ed25519 ..." | null,
  *     "user_data": "<base64>" | null, "metadata": {},
  *     "availability_zone": "nova" | null, "server_group": "<uuid>" | null,
- *     "networks": [{"uuid": ...}, ...], "security_groups": [{"name": ...}],
- *                                    -- as requested; not acted on yet (a later issue)
+ *     "networks": [{"uuid": ...}, ...],  -- as requested
+ *     "security_groups": [{"name": "default"}, ...],  -- resolved, by name
+ *     "ports": [{"port_id", "network_id", "network_name", "mac", "ip",
+ *                "subnet_id"}],     -- made at create (network/network.h);
+ *                                     released when the document goes
  *     "resources": {                 -- what the scheduler admits and the agent enforces
  *        "vcpus": 2, "memory_mb": 4096, "disk_gb": 20,
  *        "cpu_reservation_mhz": 0, "cpu_limit_mhz": 0 (0 = none), "cpu_shares": 1024,

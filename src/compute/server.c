@@ -14,6 +14,7 @@
 #include "compute/node.h"
 #include "compute/quota.h"
 #include "compute/server-priv.h"
+#include "network/network.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -372,6 +373,8 @@ int server_release(struct st_kv *kv, json_t *doc, struct st_err **err)
     const char *project = server_str(doc, "project_id");
     if (project && (r = st_compute_quota_release(kv, project, id, err)) < 0)
         return st_err_prefix(err, r, "releasing the quota of server %s", id);
+    if ((r = st_network_device_ports_release(kv, id, err)) < 0)
+        return st_err_prefix(err, r, "releasing the ports of server %s", id);
     return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "compute/server-priv.h"
 #include "compute/server.h"
 #include "image/image.h"
+#include "network/network.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -210,6 +211,34 @@ static int get_security_groups(json_t *v, json_t **ret, struct st_err **err)
         json_array_append_new(out, json_pack("{s:s}", "name", name));
     }
     *ret = out;
+    return 0;
+}
+
+static void release_quota(struct st_kv *kv, const char *project_id, const char *id)
+{
+    st_autoptr(st_err) rerr = NULL;
+    if (st_compute_quota_release(kv, project_id, id, &rerr) < 0)
+        st_log_warn("quota_release_failed", "server=%s err=\"%s\"", id, st_err_msg(rerr));
+}
+
+/* Creates the server's ports (network/network.h) and records them in the
+ * spec: "ports" (what the agent plugs and Nova shows as addresses) and the
+ * security groups by name, as Nova's server bodies show them. */
+static int attach_ports(struct st_kv *kv, const struct st_compute_caller *who, const char *id,
+                        json_t *req, json_t *spec, struct st_err **err)
+{
+    struct st_network_caller nwho = {
+        .project_id = who->project_id, .user_id = who->user_id, .is_admin = who->is_admin};
+    st_autoptr(json_t) ports = NULL;
+    st_autoptr(json_t) sg_names = NULL;
+    int r = st_network_server_ports_create(kv, &nwho, id, json_object_get(req, "networks"),
+                                           json_object_get(req, "security_groups"), &ports,
+                                           &sg_names, err);
+    if (r < 0)
+        return r;
+    json_object_set(spec, "ports", ports ? ports : json_array());
+    if (json_is_array(sg_names) && json_array_size(sg_names) > 0)
+        json_object_set(spec, "security_groups", sg_names);
     return 0;
 }
 
@@ -432,13 +461,21 @@ int st_compute_server_create(struct st_kv *kv, const struct st_compute_caller *w
     r = st_compute_quota_reserve(kv, who->project_id, id, vcpus, ram, err);
     if (r < 0)
         return r;
+    /* Ports before the document, as Nova asks Neutron before it builds: a
+     * crash in between leaves ports whose device no longer exists, which
+     * the network service treats as free (network.h). */
+    if ((r = attach_ports(kv, who, id, req, spec, err)) < 0) {
+        release_quota(kv, who->project_id, id);
+        return r;
+    }
     st_autofree char *key = server_key(id);
     st_autofree char *text = st_json_dumps(doc);
     r = st_kv_put(kv, key, text, strlen(text), ST_KV_ABSENT, NULL, err);
     if (r < 0) {
-        st_autoptr(st_err) rerr = NULL;
-        if (st_compute_quota_release(kv, who->project_id, id, &rerr) < 0)
-            st_log_warn("quota_release_failed", "server=%s err=\"%s\"", id, st_err_msg(rerr));
+        release_quota(kv, who->project_id, id);
+        st_autoptr(st_err) perr = NULL;
+        if (st_network_device_ports_release(kv, id, &perr) < 0)
+            st_log_warn("ports_release_failed", "server=%s err=\"%s\"", id, st_err_msg(perr));
         return st_err_prefix(err, r, "writing server %s", id);
     }
     st_log_info("server_created", "server=%s project=%s flavor=%s image=%s driver=%s", id,

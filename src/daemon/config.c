@@ -33,6 +33,9 @@ enum opt_id {
     OPT_NODE_TOKEN_FILE,
     OPT_DRIVERS,
     OPT_SIM_NODES,
+    OPT_VTEP,
+    OPT_EXTERNAL_BRIDGE,
+    OPT_NO_NETWORK,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -57,6 +60,9 @@ static const struct option long_options[] = {
     {"node-token-file", required_argument, NULL, OPT_NODE_TOKEN_FILE},
     {"drivers", required_argument, NULL, OPT_DRIVERS},
     {"sim-nodes", required_argument, NULL, OPT_SIM_NODES},
+    {"vtep", required_argument, NULL, OPT_VTEP},
+    {"external-bridge", required_argument, NULL, OPT_EXTERNAL_BRIDGE},
+    {"no-network", no_argument, NULL, OPT_NO_NETWORK},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -93,6 +99,11 @@ void st_daemon_usage(FILE *f)
           "                       sim, the simulated test double, only when named)\n"
           "  --sim-nodes N        agent: also register N simulated nodes NAME-sim-0001...\n"
           "                       (scale tests; they run nothing)\n"
+          "  --vtep ADDR          agent: VXLAN source address (default: the address of the\n"
+          "                       interface holding the default route)\n"
+          "  --external-bridge BR agent: the bridge of the external network (floating IPs,\n"
+          "                       router gateways; default br-ex, created if missing)\n"
+          "  --no-network         agent: do not program networking\n"
           "  (role agent has no cloud API: --listen serves /healthz, /version and / only)\n"
           "  --help, --version\n",
           f);
@@ -236,6 +247,16 @@ static int apply(struct st_daemon_config *cfg, int id, const char *value, struct
         return 0;
     case OPT_SIM_NODES:
         return parse_uint("sim-nodes", value, 100000, &cfg->sim_nodes, err);
+    case OPT_VTEP:
+        set_str(&cfg->vtep, value);
+        return 0;
+    case OPT_EXTERNAL_BRIDGE:
+        set_str(&cfg->external_bridge, value);
+        return 0;
+    case OPT_NO_NETWORK:
+        cfg->no_network =
+            !value || !value[0] || strcmp(value, "true") == 0 || strcmp(value, "yes") == 0;
+        return 0;
     case OPT_TOKEN_TTL:
         r = parse_uint("token-ttl", value, 366 * 24 * 3600, &cfg->token_ttl_s, err);
         if (r == 0 && cfg->token_ttl_s == 0)
@@ -446,6 +467,8 @@ void st_daemon_config_clear(struct st_daemon_config *cfg)
     free(cfg->node_name);
     free(cfg->node_token_file);
     free(cfg->drivers);
+    free(cfg->vtep);
+    free(cfg->external_bridge);
     for (size_t i = 0; i < cfg->n_import_images; i++)
         free(cfg->import_images[i]);
     free(cfg->import_images);

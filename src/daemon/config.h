@@ -43,6 +43,9 @@ struct st_daemon_config {
     char *node_token_file; /* --node-token-file; default <data-dir>/node-token */
     char *drivers;         /* --drivers "container,sim"; NULL = probe */
     unsigned sim_nodes;    /* --sim-nodes N: simulated nodes for scale tests */
+    char *vtep;            /* --vtep: VXLAN source address; NULL = the default route's */
+    char *external_bridge; /* --external-bridge; NULL = br-ex */
+    bool no_network;       /* --no-network */
     char **import_images;  /* init: "NAME=PATH[:container_format]", --import-image (repeatable) */
     size_t n_import_images;
 };

@@ -62,6 +62,9 @@ static int start_agent(const struct st_daemon_config *cfg, const char *controlle
         .data_dir = dir,
         .drivers = cfg->drivers,
         .sim_nodes = cfg->sim_nodes,
+        .vtep = cfg->vtep,
+        .external_bridge = cfg->external_bridge,
+        .no_network = cfg->no_network,
     };
     int r = st_agent_start(&acfg, ret, err);
     return r < 0 ? st_err_prefix(err, r, "starting the node agent") : 0;

@@ -39,6 +39,7 @@
 #include "lib/json.h"
 #include "lib/times.h"
 #include "lib/uuid.h"
+#include "network/network.h"
 #include "store/kv.h"
 
 #define PROJECT_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -246,8 +247,23 @@ static void test_create_document(void **state)
     json_object_set_new(req, "key_name", json_string("k1"));
     json_object_set_new(req, "metadata", json_pack("{s:s}", "role", "web"));
     json_object_set_new(req, "user_data", json_string("IyEvYmluL3NoCmVjaG8gaGkK"));
-    json_object_set_new(req, "networks", json_pack("[{s:s}]", "uuid", "net-1"));
-    json_object_set_new(req, "security_groups", json_pack("[{s:s}]", "name", "web-sg"));
+    /* a real network and group of the project (network/network.h) */
+    struct st_network_caller nwho = {PROJECT_A, USER_A, false};
+    st_autoptr(json_t) net = NULL;
+    st_autoptr(json_t) subnet = NULL;
+    st_autoptr(json_t) sg = NULL;
+    st_autoptr(json_t) nreq = json_pack("{s:s}", "name", "net-1");
+    assert_int_equal(st_network_create(fx.kv, &nwho, nreq, &net, NULL), 0);
+    st_autoptr(json_t) sreq =
+        json_pack("{s:s, s:O, s:s, s:i}", "name", "sub-1", "network_id", json_object_get(net, "id"),
+                  "cidr", "10.9.0.0/24", "ip_version", 4);
+    assert_int_equal(st_subnet_create(fx.kv, &nwho, sreq, &subnet, NULL), 0);
+    st_autoptr(json_t) greq = json_pack("{s:s}", "name", "web-sg");
+    assert_int_equal(st_security_group_create(fx.kv, &nwho, greq, &sg, NULL), 0);
+    json_object_set_new(req, "networks", json_pack("[{s:O}]", "uuid", json_object_get(net, "id")));
+    /* Nova's CLI sends the group's id in "name"; bodies show the name */
+    json_object_set_new(req, "security_groups",
+                        json_pack("[{s:O}]", "name", json_object_get(sg, "id")));
     json_object_set_new(req, "availability_zone", json_string("zone-a"));
     st_autoptr(json_t) doc = NULL;
     assert_int_equal(st_compute_server_create(fx.kv, &who_a, req, NULL, &doc, NULL), 0);
@@ -277,6 +293,11 @@ static void test_create_document(void **state)
     assert_string_equal(
         sget(json_array_get(json_object_get(spec, "security_groups"), 0), "name", NULL), "web-sg");
     assert_int_equal(json_array_size(json_object_get(spec, "networks")), 1);
+    /* one port on net-1 with the subnet's first free address */
+    json_t *port = json_array_get(json_object_get(spec, "ports"), 0);
+    assert_non_null(port);
+    assert_string_equal(sget(port, "network_name", NULL), "net-1");
+    assert_string_equal(sget(port, "ip", NULL), "10.9.0.2");
     assert_true(json_is_null(json_object_get(spec, "host")));
     assert_true(json_is_false(json_object_get(spec, "deleted")));
     assert_string_equal(sget(spec, "power", NULL), "on");

@@ -130,8 +130,12 @@ int st_oci_config_new(const struct st_oci_params *p, json_t **ret, struct st_err
     json_decref(caps);
 
     json_t *ns = json_array();
-    for (size_t i = 0; i < ST_ARRAY_SIZE(namespaces); i++)
-        json_array_append_new(ns, json_pack("{s:s}", "type", namespaces[i]));
+    for (size_t i = 0; i < ST_ARRAY_SIZE(namespaces); i++) {
+        json_t *n = json_pack("{s:s}", "type", namespaces[i]);
+        if (p->netns && strcmp(namespaces[i], "network") == 0)
+            json_object_set_new(n, "path", json_string(p->netns));
+        json_array_append_new(ns, n);
+    }
     json_t *linux_ = json_pack("{s:o, s:o}", "namespaces", ns, "resources", resources(p->limits));
     if (p->layout == ST_CGROUP_V2)
         json_object_set_new(linux_, "cgroupsPath", json_sprintf("/stratos/%s", p->id));
