@@ -7,17 +7,22 @@
  * through br_netfilter (net.bridge.bridge-nf-call-iptables = 1, per
  * namespace), and conntrack makes the rules stateful (established and
  * related traffic is accepted first, invalid dropped). Ports are matched by
- * (bridge, address) — `meta iifname . ip saddr` for egress and
- * `meta oifname . ip daddr` for ingress — through verdict maps, so the cost
- * of a packet does not grow with the number of ports; each security group
- * is one chain shared by its ports, and each rule's remote group is a named
- * set of its members' addresses, so thousands of rules stay fast. A port's
- * ingress chain jumps to the chains of its groups and drops what none
- * accepted; egress likewise (egress chains `return` on a match so that the
- * destination port's ingress is still checked when both ends are local).
- * Anti-spoofing: a port may only send from its own MAC and IP (table
- * `bridge stratos`, on the bridge port). Ports without port security and
- * router interfaces are not filtered.
+ * (bridge, address) — for bridged packets the forward hook sees the bridge
+ * as both iifname and oifname — through verdict maps, so the cost of a
+ * packet does not grow with the number of ports. Two forward base chains,
+ * egress (priority filter) and ingress (filter + 10): an accept ends only
+ * its own base chain, so traffic between two local ports is checked against
+ * the sender's egress and then the receiver's ingress. Ports with the same
+ * groups share one chain per direction; each rule's remote group is a named
+ * set of its members' addresses, so thousands of rules stay fast. The same
+ * maps run on the input and output hooks (port ↔ node traffic). Each VXLAN
+ * network has its own conntrack zone (from its VNI), so overlapping tenant
+ * subnets do not collide. Anti-spoofing (table `bridge stratos`, where
+ * iifname is the veth): set entries of veth + MAC, veth + IP and veth + MAC
+ * + ARP address behind a few shared rules; DHCP requests and ARP probes are
+ * allowed, acting as a DHCP server is not. IPv6 from and to secured ports is
+ * dropped (IPv4 only for now). Ports without port security and router
+ * interfaces are not filtered.
  *
  * A router's namespace gets table `ip stratos-nat`: SNAT of its internal
  * subnets out of the gateway interface (when snat), DNAT of each floating
@@ -39,7 +44,7 @@ void st_fw_port_ifname(const char *port_id, char buf[16]);
  * ports, groups and rules in id order. Caller frees *ret. */
 int st_fw_render_ports(json_t *view, char **ret, struct st_err **err);
 /* The NAT ruleset of one router of the view (its "routers" entry), given
- * the names of its gateway interface and internal interfaces. */
+ * the name of its gateway interface inside its namespace (NULL: none). */
 int st_fw_render_router(json_t *router, const char *gw_ifname, char **ret, struct st_err **err);
 /* Runs ruleset text through libnftables inside the namespace at netns
  * (NULL: the caller's). On error, err carries nft's message. */
