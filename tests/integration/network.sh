@@ -22,7 +22,9 @@ if [ -z "${ST_NET_HOST_NS:-}" ]; then
     ip netns add "$ns" || { echo "SKIP: cannot create a network namespace"; exit 77; }
     ip netns exec "$ns" ip link set lo up
     rc=0
-    ST_NET_HOST_NS="$ns" ip netns exec "$ns" bash "$0" "$@" || rc=$?
+    # nsenter, not `ip netns exec`: that one mounts a fresh /sys, which hides
+    # the cgroup hierarchies the container driver needs
+    ST_NET_HOST_NS="$ns" nsenter --net="/run/netns/$ns" bash "$0" "$@" || rc=$?
     ip netns del "$ns"
     exit "$rc"
 fi
@@ -37,7 +39,11 @@ CRUN=(crun --root "$data/agent/crun")
 
 cleanup_servers() {
     for p in admin demo2; do
-        [ "$p" = demo2 ] && [ -f "$ST_TMP/demo2-openrc" ] && source "$ST_TMP/demo2-openrc"
+        if [ "$p" = demo2 ]; then
+            [ -f "$ST_TMP/demo2-openrc" ] || continue
+            source "$ST_TMP/demo2-openrc"
+            export OS_AUTH_URL="$ST_URL/identity/v3"
+        fi
         for id in $(openstack server list -f value -c ID 2>/dev/null); do
             openstack server delete --wait "$id" >/dev/null 2>&1 || true
         done
@@ -70,7 +76,7 @@ wait_active() {
     fail "$name did not become ACTIVE"
 }
 
-os image create --file "$ST_TMP/busybox.tar" --container-format docker --disk-format raw busybox >/dev/null
+os image create --public --file "$ST_TMP/busybox.tar" --container-format docker --disk-format raw busybox >/dev/null
 os flavor create --vcpus 1 --ram 64 --disk 1 m1.tiny >/dev/null
 os network create private >/dev/null
 os subnet create --network private --subnet-range 10.0.2.0/24 private-subnet >/dev/null
@@ -200,6 +206,12 @@ for s in a b c w web-server-01; do os server delete --wait "$s"; done
 os router remove subnet r1 private-subnet
 os router delete r1
 os network delete other
+(
+    source "$ST_TMP/demo2-openrc"
+    export OS_AUTH_URL="$ST_URL/identity/v3"
+    os server delete --wait d
+    os network delete private
+)
 [ -z "$(ip -o link show | grep -E 'stp-|str-|stg-')" ] || { ip -o link show; fail "port devices left after delete"; }
 st_stop_daemon
 echo PASS
