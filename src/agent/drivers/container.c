@@ -396,6 +396,7 @@ static int configure(struct st_driver_ctx *ctx, json_t *server, const struct pat
         .args = (const char *const *)argv,
         .limits = &limits,
         .layout = host->layout,
+        .netns = json_string_value(json_object_get(server, "netns")),
     };
     st_autoptr(json_t) config = NULL;
     r = st_oci_config_new(&params, &config, err);
@@ -625,8 +626,8 @@ static int container_state(struct st_driver_ctx *ctx, const char *id, struct st_
     collect_exit(&p, pid);
     st_autofree char *status = NULL;
     pid_t crun_pid = 0;
-    /* The common case, a running container, needs no `crun state` exec
-     * (one fork+exec, ~15 ms): its init is alive in its own cgroups. */
+    /* The common case, a running container, needs no `crun state` (one
+     * exec of crun, several ms): its init is alive in its own cgroups. */
     if (started && pid_in_instance(pid, id)) {
         status = st_strdup("running");
         crun_pid = pid;

@@ -1,17 +1,33 @@
-/* Child processes of the agent; see proc.h. fork + execve rather than
- * posix_spawn because a child may have to enter cgroups or a private mount
- * namespace between the two, which posix_spawn cannot express. Between fork
- * and exec the child runs only async-signal-safe system calls: everything it
- * needs (paths, argv) is prepared before the fork. */
+/* Child processes of the agent; see proc.h. A child is started with
+ * clone(CLONE_VM | CLONE_VFORK), as glibc's posix_spawn does, rather than
+ * posix_spawn itself, because it may have to enter cgroups or a private
+ * mount namespace between clone and exec, which posix_spawn cannot express;
+ * and rather than fork, because fork copies the page tables of the whole
+ * multi-threaded daemon, the child tears them down again at exec, and every
+ * thread of the daemon then takes a copy-on-write fault on each page it
+ * writes: measured in stratosd, a spawn of crun took 3.6 ms with fork and
+ * 0.5 ms this way, and crun itself ran ~2 ms faster, on the path of every
+ * server start.
+ *
+ * The child shares the parent's memory (the calling thread is suspended
+ * until it execs or exits, the others run on), so between clone and exec it
+ * runs only async-signal-safe system calls on data prepared before the
+ * clone, on a stack of its own, touching no lock and no heap; it reports a
+ * failed step by writing it into the parent's memory before _exit. All
+ * signals are blocked across the clone, and the child resets every handler
+ * to the default before it unblocks them, so that no handler of the daemon
+ * ever runs in it. */
 #include "proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -27,9 +43,12 @@
 extern char **environ;
 
 #define STDERR_TAIL_MAX 4096
+/* The child's stack: a few small frames of system calls (posix_spawn's is
+ * smaller still), above a guard page. */
+#define CHILD_STACK_SIZE (64 * 1024)
 
 /* Pids that a caller waits for (only it reaps them), under one lock with
- * fork. */
+ * the clone. */
 static pthread_mutex_t proc_lock = PTHREAD_MUTEX_INITIALIZER;
 static pid_t *reserved;
 static size_t n_reserved, cap_reserved;
@@ -97,11 +116,6 @@ int st_proc_find_exec(const char *name, char **ret, struct st_err **err)
     return st_err_set(err, -ENOENT, "'%s' not found in PATH (%s)", name, path);
 }
 
-/* What the child reports through the error pipe when a step fails. */
-struct child_failure {
-    int step; /* index into child_steps */
-    int err;  /* errno */
-};
 static const char *const child_steps[] = {
     "setsid",
     "unshare(CLONE_NEWNS)",
@@ -112,55 +126,73 @@ static const char *const child_steps[] = {
     "exec",
 };
 
-static __attribute__((noreturn)) void child_fail(int fd, int step)
+/* Everything the child needs, prepared by the parent; the child writes
+ * failed_step and failed_errno (it shares the parent's memory). */
+struct child_args {
+    const char *path;
+    const char *const *argv;
+    const struct st_proc_opts *opts;
+    int fds[3];               /* stdin, stdout, stderr */
+    volatile int failed_step; /* index into child_steps; -1: none */
+    volatile int failed_errno;
+};
+
+/* The child runs on a stack AddressSanitizer does not know (its _exit would
+ * warn of one), so the sanitizer keeps out of these two functions. */
+#define CHILD_CODE __attribute__((no_sanitize_address))
+
+static CHILD_CODE __attribute__((noreturn)) void child_fail(struct child_args *a, int step)
 {
-    struct child_failure f = {.step = step, .err = errno};
-    ssize_t w = write(fd, &f, sizeof(f));
-    (void)w;
+    a->failed_errno = errno;
+    a->failed_step = step;
     _exit(127);
 }
 
-static __attribute__((noreturn)) void child_exec(const char *path, const char *const argv[],
-                                                 const struct st_proc_opts *o, int in, int out,
-                                                 int errfd, int report)
+/* Runs in the child, on its own stack, in the parent's memory. */
+static CHILD_CODE int child_main(void *arg)
 {
-    if (o->new_session && setsid() < 0)
-        child_fail(report, 0);
-    if (o->hide_mount) {
-        if (unshare(CLONE_NEWNS) < 0)
-            child_fail(report, 1);
-        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-            child_fail(report, 2);
-        if (umount2(o->hide_mount, MNT_DETACH) < 0 && errno != EINVAL)
-            child_fail(report, 3);
-    }
-    for (const char *const *f = o->join_cgroups; f && *f; f++) {
-        int fd = open(*f, O_WRONLY | O_CLOEXEC);
-        if (fd < 0 || write(fd, "0\n", 2) != 2)
-            child_fail(report, 4);
-        close(fd);
-    }
-    /* Lift the three above 2 first, so that one of them already on 0-2 (an
-     * agent started with closed standard streams) is not clobbered. */
-    int fds[3] = {in, out, errfd};
-    for (int i = 0; i < 3; i++)
-        if (fds[i] < 3 && (fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3)) < 0)
-            child_fail(report, 5);
-    for (int i = 0; i < 3; i++)
-        if (dup2(fds[i], i) < 0)
-            child_fail(report, 5);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    struct child_args *a = arg;
+    const struct st_proc_opts *o = a->opts;
+    /* First, while every signal is still blocked: no handler of the parent
+     * may run here (the table is the child's own copy: no CLONE_SIGHAND). */
     struct sigaction dfl = {.sa_handler = SIG_DFL};
     for (int s = 1; s < NSIG; s++)
         if (s != SIGKILL && s != SIGSTOP)
             sigaction(s, &dfl, NULL);
+    if (o->new_session && setsid() < 0)
+        child_fail(a, 0);
+    if (o->hide_mount) {
+        if (unshare(CLONE_NEWNS) < 0)
+            child_fail(a, 1);
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+            child_fail(a, 2);
+        if (umount2(o->hide_mount, MNT_DETACH) < 0 && errno != EINVAL)
+            child_fail(a, 3);
+    }
+    for (const char *const *f = o->join_cgroups; f && *f; f++) {
+        int fd = open(*f, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, "0\n", 2) != 2)
+            child_fail(a, 4);
+        close(fd);
+    }
+    /* Lift the three above 2 first, so that one of them already on 0-2 (an
+     * agent started with closed standard streams) is not clobbered. The
+     * descriptor table is the child's own (no CLONE_FILES). */
+    int fds[3] = {a->fds[0], a->fds[1], a->fds[2]};
+    for (int i = 0; i < 3; i++)
+        if (fds[i] < 3 && (fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3)) < 0)
+            child_fail(a, 5);
+    for (int i = 0; i < 3; i++)
+        if (dup2(fds[i], i) < 0)
+            child_fail(a, 5);
     /* The agent's own descriptors (sockets, the store) stay out of the child
      * even where a library forgot O_CLOEXEC. */
     syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */);
-    execve(path, (char *const *)argv, environ);
-    child_fail(report, 6);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(a->path, (char *const *)a->argv, environ);
+    child_fail(a, 6);
 }
 
 int st_proc_spawn(const char *const argv[], const struct st_proc_opts *opts, pid_t *ret_pid,
@@ -177,39 +209,50 @@ int st_proc_spawn(const char *const argv[], const struct st_proc_opts *opts, pid
     st_autoclose int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (devnull < 0)
         return st_err_errno(err, "open /dev/null");
-    int report[2];
-    if (pipe2(report, O_CLOEXEC) < 0)
-        return st_err_errno(err, "pipe");
-    int in = o->stdin_fd >= 0 ? o->stdin_fd : devnull;
-    int out = o->stdout_fd >= 0 ? o->stdout_fd : devnull;
-    int errfd = o->stderr_fd >= 0 ? o->stderr_fd : devnull;
+    struct child_args a = {
+        .path = path,
+        .argv = argv,
+        .opts = o,
+        .fds = {o->stdin_fd >= 0 ? o->stdin_fd : devnull,
+                o->stdout_fd >= 0 ? o->stdout_fd : devnull,
+                o->stderr_fd >= 0 ? o->stderr_fd : devnull},
+        .failed_step = -1,
+    };
+    long page = sysconf(_SC_PAGESIZE);
+    size_t map_size = CHILD_STACK_SIZE + (size_t)page;
+    char *stack = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED)
+        return st_err_errno(err, "mmap for %s", argv[0]);
+    if (mprotect(stack, (size_t)page, PROT_NONE) < 0) { /* the guard page */
+        r = st_err_errno(err, "mprotect");
+        munmap(stack, map_size);
+        return r;
+    }
 
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_mutex_lock(&proc_lock);
-    pid_t pid = fork();
-    if (pid == 0)
-        child_exec(path, argv, o, in, out, errfd, report[1]);
+    /* The stack grows down on every architecture Debian runs this on. */
+    pid_t pid = clone(child_main, stack + map_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+    int saved = errno;
     if (pid > 0)
         reserve_locked(pid);
     pthread_mutex_unlock(&proc_lock);
-    int saved = errno;
-    close(report[1]);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    /* CLONE_VFORK: the child has exec'd or exited, its stack is free. */
+    munmap(stack, map_size);
     if (pid < 0) {
-        close(report[0]);
         errno = saved;
-        return st_err_errno(err, "fork for %s", argv[0]);
+        return st_err_errno(err, "clone for %s", argv[0]);
     }
-    struct child_failure f;
-    ssize_t n;
-    do
-        n = read(report[0], &f, sizeof(f));
-    while (n < 0 && errno == EINTR);
-    close(report[0]);
-    if (n == (ssize_t)sizeof(f)) {
+    if (a.failed_step >= 0) {
+        int step = a.failed_step, e = a.failed_errno;
         int status;
         st_proc_wait(pid, -1, &status, NULL);
-        const char *step =
-            f.step >= 0 && f.step < (int)ST_ARRAY_SIZE(child_steps) ? child_steps[f.step] : "?";
-        return st_err_set(err, -f.err, "starting %s: %s: %s", path, step, strerror(f.err));
+        const char *what = step < (int)ST_ARRAY_SIZE(child_steps) ? child_steps[step] : "?";
+        return st_err_set(err, -e, "starting %s: %s: %s", path, what, strerror(e));
     }
     *ret_pid = pid;
     return 0;

@@ -8,7 +8,7 @@
  * Reaping has one rule: a pid that a caller is waiting for (st_proc_wait,
  * st_proc_run) is reaped only by that caller, which does so as soon as it
  * exits (the agent's reaper thread, agent/reaper.h, leaves a zombie alone
- * for a grace period for exactly this reason). Forks and reaps take one
+ * for a grace period for exactly this reason). Spawns and reaps take one
  * lock, so a child that exits at once cannot slip between the two. */
 #pragma once
 
