@@ -59,7 +59,7 @@ netns_of() {
     id=$(openstack server show "$1" -f value -c id)
     local pid
     pid=$("${CRUN[@]}" state "$id" | jq -r .pid)
-    [ -n "$pid" ] && [ "$pid" != null ] || fail "no container for $1"
+    [ -n "$pid" ] && [ "$pid" != null ] || fail "no container for $1 ($id): $("${CRUN[@]}" list 2>&1)"
     echo "$pid"
 }
 in_server() { local pid=$1; shift; nsenter -t "$pid" -n "$@"; }
@@ -147,6 +147,33 @@ for _ in $(seq 50); do
 done
 [ -n "$closed" ] || fail "tcp/80 still open after the rule was removed"
 echo "rule removal closed tcp/80 in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+
+# Repair: the agent restarts (kill -9 of stratosd) after someone removed a
+# port's veth and the firewall, and left a stale device: it puts back what
+# is missing and removes what is not its own any more.
+b_port=$(openstack port list --server b -f value -c ID | head -1)
+b_if="stp-$(echo "$b_port" | tr -d - | cut -c1-10)"
+ip link show "$b_if" >/dev/null || fail "no host veth $b_if for b's port"
+ip link add stbr-999999 type bridge
+kill -9 "$ST_PID"; wait "$ST_PID" 2>/dev/null || true
+ip link del "$b_if"
+nft delete table inet stratos
+in_server "$pa" ping -c1 -W1 "$b_ip" >/dev/null 2>&1 && fail "b still reachable without its veth"
+st_start_daemon "$data" --external-bridge br-ex
+export OS_AUTH_URL="$ST_URL/identity/v3"   # a new ephemeral port
+t0=$(date +%s%N)
+ok=""
+for _ in $(seq 100); do
+    if in_server "$pa" ping -c1 -W1 "$b_ip" >/dev/null 2>&1; then ok=1; break; fi
+    sleep 0.1
+done
+[ -n "$ok" ] || fail "b's port was not repaired after the agent restarted"
+echo "port repaired $(( ($(date +%s%N) - t0) / 1000000 )) ms after the restart"
+nft list table inet stratos >/dev/null || fail "the firewall was not restored"
+for _ in $(seq 50); do ip link show stbr-999999 >/dev/null 2>&1 || break; sleep 0.1; done
+ip link show stbr-999999 >/dev/null 2>&1 && fail "a stale bridge was not removed"
+[ "$(netns_of b)" = "$pb" ] || fail "b's container was restarted instead of re-adopted"
+in_server "$pa" nc -z -w2 "$w_ip" 22 && fail "tcp/22 to w is allowed after the restart"
 
 # Router: SNAT out of the private subnet, a floating IP in.
 os network create --external --provider-network-type flat --provider-physical-network external public >/dev/null
