@@ -2,9 +2,10 @@
  * none). A file holds one or more YAML or JSON documents; each is
  * dispatched on what it is — its "kind" field when it has one, else its one
  * top-level key besides "metadata" — to the kind's handler, which makes it
- * so with idempotent requests. Today the only kind is the seed's
- * `resourcePolicy`, stored by name through /stratos/v1/resource-policies;
- * later kinds (VPCs, deployments) add one row to apply_kinds. Every
+ * so with idempotent requests. Today's kinds are the seed's
+ * `resourcePolicy`, stored by name through /stratos/v1/resource-policies,
+ * and the seed's `vpc`, made of Neutron resources (apply_vpc.c); later
+ * kinds (deployments) add one row to apply_kinds. Every
  * document is checked before anything is sent, so a file with one bad
  * document changes nothing. Also `stratos resource policy list|show|delete`
  * for what apply stored. */
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "apply_vpc.h"
 #include "auth.h"
 #include "document.h"
 #include "http.h"
@@ -98,9 +100,12 @@ static void warn_not_enforced(struct st_cli_ctx *ctx, const json_t *policy)
 struct apply_kind {
     const char *key;  /* the top-level key: "resourcePolicy" */
     const char *kind; /* the "kind" field naming it: "ResourcePolicy" */
-    /* a usage problem of the document (exit 2), before anything is sent */
+    /* a problem of the document (exit refused_status), before anything is sent */
     int (*check)(struct st_cli_ctx *ctx, const json_t *doc, struct st_err **err);
     int (*apply)(struct st_cli_ctx *ctx, const json_t *doc, bool dry_run, struct st_err **err);
+    /* the exit status of a document its check refuses: 2 for a malformed
+     * policy (a usage error), 1 for a VPC whose network plan is wrong */
+    int refused_status;
 };
 
 /* --name, else metadata.name, else "default". */
@@ -152,7 +157,8 @@ static int policy_apply(struct st_cli_ctx *ctx, const json_t *doc, bool dry_run,
 }
 
 static const struct apply_kind apply_kinds[] = {
-    {"resourcePolicy", "ResourcePolicy", policy_check, policy_apply},
+    {"resourcePolicy", "ResourcePolicy", policy_check, policy_apply, 2},
+    {"vpc", "VPC", st_cli_vpc_check, st_cli_vpc_apply, 1},
 };
 
 /* The kind of one document, or -EINVAL naming what it is and what is known. */
@@ -262,13 +268,17 @@ static int run_apply(struct st_cli_ctx *ctx, struct st_err **err)
     st_autofree const struct apply_kind **kinds = st_new0(const struct apply_kind *, n);
     for (size_t i = 0; i < n; i++) {
         json_t *doc = json_array_get(docs, i);
-        if (document_kind(doc, &kinds[i], &e) < 0 || kinds[i]->check(ctx, doc, &e) < 0) {
+        int status = 2;
+        int bad = document_kind(doc, &kinds[i], &e);
+        if (bad == 0 && (bad = kinds[i]->check(ctx, doc, &e)) < 0)
+            status = kinds[i]->refused_status;
+        if (bad < 0) {
             if (n > 1)
                 fprintf(ctx->err, "stratos apply: error: %s: document %zu: %s\n", file, i + 1,
                         st_err_msg(e));
             else
                 fprintf(ctx->err, "stratos apply: error: %s: %s\n", file, st_err_msg(e));
-            return 2;
+            return status;
         }
     }
     bool dry_run = st_cli_args_flag(&ctx->args, "dry-run");
@@ -347,9 +357,10 @@ static const struct st_cli_option apply_opts[] = {
      "The file to apply: YAML or JSON, one or more documents (- for standard input)", NULL, true,
      0},
     ST_CLI_VALUE("name", "<name>",
-                 "Name of the policy the document defines (default: its metadata.name, else "
-                 "\"default\")"),
-    ST_CLI_FLAG("dry-run", "Print the requests that would be sent, and send none", 0),
+                 "Name of what the document defines (default: its own name or metadata.name, "
+                 "else \"default\" for a policy, \"vpc\" for a VPC)"),
+    ST_CLI_FLAG("dry-run",
+                "Print the requests that would be sent (for a VPC, the plan), and send none", 0),
     ST_CLI_OPTIONS_END,
 };
 
@@ -371,12 +382,18 @@ static const struct st_cli_arg delete_args[] = {
 #define SHOW (ST_CLI_CMD_SHOW | ST_CLI_CMD_AUTH | ST_CLI_CMD_PY_STR)
 
 const struct st_cli_command st_cli_apply_commands[] = {
-    {"apply", "Make the cloud match a file of documents (resourcePolicy)",
+    {"apply", "Make the cloud match a file of documents (resourcePolicy, vpc)",
      "Make the cloud match a file of YAML or JSON documents, each applied idempotently.\n"
      "A document's kind is its \"kind\" field or its one top-level key:\n"
      "  resourcePolicy  the seed's compute, storage and network policy, stored by\n"
      "                  the name in metadata.name or --name (else \"default\")\n"
-     "Every document is checked before any is applied; an unknown kind exits 2.",
+     "  vpc             a network (vpc.name, else \"vpc\") with the range vpc.cidr,\n"
+     "                  its subnets (public: reached through floating IPs; private),\n"
+     "                  and with internet_gateway a router <name>-router whose\n"
+     "                  gateway is on the external network (SNAT with nat_gateway)\n"
+     "Every document is checked before any is applied: an unknown kind or a bad\n"
+     "policy exits 2, a bad VPC exits 1. --dry-run sends no write (for a VPC, it\n"
+     "prints the plan: what would be created, what exists).",
      /* no output options: -f names the file, as kubectl's; results print
       * as tables */
      apply_opts, NULL, ST_CLI_CMD_AUTH | ST_CLI_CMD_PY_STR, run_apply},

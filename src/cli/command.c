@@ -15,6 +15,7 @@
 #include "auth.h"
 #include "cmd_apply.h"
 #include "cmd_flavor.h"
+#include "cmd_floatingip.h"
 #include "cmd_hypervisor.h"
 #include "cmd_identity_project.h"
 #include "cmd_identity_role.h"
@@ -22,8 +23,15 @@
 #include "cmd_identity_user.h"
 #include "cmd_image.h"
 #include "cmd_keypair.h"
+#include "cmd_network.h"
+#include "cmd_port.h"
 #include "cmd_quota.h"
+#include "cmd_router.h"
+#include "cmd_security_group.h"
+#include "cmd_security_group_rule.h"
 #include "cmd_server.h"
+#include "cmd_server_group.h"
+#include "cmd_subnet.h"
 #include "cmd_system.h"
 #include "http.h"
 #include "lib/cleanup.h"
@@ -43,11 +51,28 @@ static const struct st_cli_command builtin_commands[] = {
 
 /* Every command table; a new resource adds its table here. */
 static const struct st_cli_command *const command_tables[] = {
-    builtin_commands,        st_cli_system_commands,        st_cli_token_commands,
-    st_cli_project_commands, st_cli_user_commands,          st_cli_role_commands,
-    st_cli_image_commands,   st_cli_flavor_commands,        st_cli_keypair_commands,
-    st_cli_server_commands,  st_cli_server_action_commands, st_cli_hypervisor_commands,
-    st_cli_quota_commands,   st_cli_apply_commands,
+    builtin_commands,
+    st_cli_system_commands,
+    st_cli_token_commands,
+    st_cli_project_commands,
+    st_cli_user_commands,
+    st_cli_role_commands,
+    st_cli_image_commands,
+    st_cli_flavor_commands,
+    st_cli_keypair_commands,
+    st_cli_server_commands,
+    st_cli_server_action_commands,
+    st_cli_hypervisor_commands,
+    st_cli_quota_commands,
+    st_cli_apply_commands,
+    st_cli_network_commands,
+    st_cli_subnet_commands,
+    st_cli_port_commands,
+    st_cli_router_commands,
+    st_cli_floatingip_commands,
+    st_cli_security_group_commands,
+    st_cli_security_group_rule_commands,
+    st_cli_server_group_commands,
 };
 
 /* ---- output options (cliff's, for show and list commands) ---- */

@@ -1,0 +1,6 @@
+/* `stratos port ...`: the openstack CLI's commands of that name. */
+#pragma once
+
+#include "command.h"
+
+extern const struct st_cli_command st_cli_port_commands[];
