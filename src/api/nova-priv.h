@@ -36,6 +36,7 @@ int nova_microversion(struct st_http_request *req, struct st_http_response *resp
 /* Each Nova file registers its routes. */
 int nova_flavors_register(struct st_router *r, struct st_err **err);
 int nova_keypairs_register(struct st_router *r, struct st_err **err);
+int nova_server_groups_register(struct st_router *r, struct st_err **err);
 int nova_servers_register(struct st_router *r, struct st_err **err);
 /* os-quota-sets and limits; called by nova_servers_register (nova_servers.c). */
 int nova_quotas_register(struct st_router *r, struct st_err **err);

@@ -155,7 +155,8 @@ int st_api_nova_register(struct st_router *r, struct st_api_app *app, struct st_
     st_api_app_add_service(app, "compute", "nova", NOVA_PREFIX);
     int ret = st_router_add_all(r, version_routes, ST_ARRAY_SIZE(version_routes), err);
     if (ret < 0 || (ret = nova_flavors_register(r, err)) < 0 ||
-        (ret = nova_keypairs_register(r, err)) < 0 || (ret = nova_hosts_register(r, err)) < 0)
+        (ret = nova_keypairs_register(r, err)) < 0 || (ret = nova_hosts_register(r, err)) < 0 ||
+        (ret = nova_server_groups_register(r, err)) < 0)
         return ret;
     /* Resource policies are compute's, though not Nova's: they ride along. */
     if ((ret = stratos_policies_register(r, err)) < 0)

@@ -1,7 +1,8 @@
 /* Nova v2.1 at /compute/v2.1: the version documents and every Nova route
- * family (flavors, keypairs, servers, hypervisors and services), plus the
- * stratos-native resource policies of compute (/stratos/v1/resource-policies),
- * in the shapes of ../shared/specs/openstack-api-subset.md §4. */
+ * family (flavors, keypairs, servers, server groups, hypervisors and
+ * services), plus the stratos-native resource policies of compute
+ * (/stratos/v1/resource-policies), in the shapes of
+ * ../shared/specs/openstack-api-subset.md §4. */
 #pragma once
 
 #include "lib/err.h"

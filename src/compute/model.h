@@ -73,11 +73,12 @@
  * project's compute limits and the servers counted against them (quota.h).
  *
  * /compute/server_groups/<uuid>  one document per server group (Nova's
- * os-server-groups; read by the placement controller):
- * { "id", "name", "project_id", "created_at",
+ * os-server-groups, compute/server_group.h; read by the placement controller):
+ * { "id", "name", "project_id", "user_id", "created_at",
  *   "policies": ["affinity" | "anti-affinity" | "soft-affinity" | ...],
  *   "policy": "affinity" (optional, the 2.64 form; wins over policies),
- *   "members": ["<server uuid>", ...] }
+ *   "members": ["<server uuid>", ...] }   -- added by server create after the
+ *                                          server's document is written
  * A server is a member if it is listed in members or its spec.server_group
  * names the group; placement enforces affinity and anti-affinity (the soft
  * policies are preferences, not enforced yet).

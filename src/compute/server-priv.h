@@ -1,5 +1,5 @@
 /* Shared by the server service's files (server.c, server_create.c,
- * server_report.c) only. */
+ * server_report.c) and server groups (server_group.c) only. */
 #pragma once
 
 #include <jansson.h>
@@ -18,6 +18,10 @@ char *server_key(const char *id);
 /* -ENOENT "Instance X could not be found." */
 int server_not_found(const char *id, struct st_err **err);
 void server_now(char buf[ST_TIME_RFC3339_LEN]);
+/* Nova's "name" format (1..255 characters, no control characters, no
+ * leading or trailing whitespace); -EINVAL "Invalid input for
+ * field/attribute <field>. ..." */
+int server_check_name(json_t *v, const char *field, struct st_err **err);
 bool server_reboot_pending(json_t *doc);
 
 /* Removes the server from /compute/allocations/<node> (absent is fine). */

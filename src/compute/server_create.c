@@ -15,6 +15,7 @@
 #include "compute/resources.h"
 #include "compute/server-priv.h"
 #include "compute/server.h"
+#include "compute/server_group.h"
 #include "image/image.h"
 #include "network/network.h"
 #include "lib/cleanup.h"
@@ -33,7 +34,7 @@ static int invalid(struct st_err **err, const char *field, const char *why)
 
 /* Nova's "name" format: 1..255 characters, printable, no leading or
  * trailing whitespace. */
-static int check_name(json_t *v, const char *field, struct st_err **err)
+int server_check_name(json_t *v, const char *field, struct st_err **err)
 {
     if (!json_is_string(v))
         return invalid(err, field, "Value must be a string.");
@@ -351,7 +352,7 @@ int st_compute_server_create(struct st_kv *kv, const struct st_compute_caller *w
         return st_err_set(err, -EINVAL,
                           "Invalid input for field/attribute server. 'name' is a "
                           "required property");
-    int r = check_name(name, "name", err);
+    int r = server_check_name(name, "name", err);
     if (r < 0)
         return r;
     int64_t min_count, max_count;
@@ -408,6 +409,9 @@ int st_compute_server_create(struct st_kv *kv, const struct st_compute_caller *w
         0)
         return r;
 
+    /* the hinted group before anything is reserved: a bad hint is 400 */
+    if (group && (r = st_server_group_check_hint(kv, who, group, err)) < 0)
+        return r;
     st_autoptr(json_t) flavor = NULL;
     if ((r = resolve_flavor(kv, who, flavor_id, &flavor, err)) < 0)
         return r;
@@ -477,6 +481,15 @@ int st_compute_server_create(struct st_kv *kv, const struct st_compute_caller *w
         if (st_network_device_ports_release(kv, id, &perr) < 0)
             st_log_warn("ports_release_failed", "server=%s err=\"%s\"", id, st_err_msg(perr));
         return st_err_prefix(err, r, "writing server %s", id);
+    }
+    /* After the document, so that every member id once had one (see
+     * server_group.h); placement reads spec.server_group, so a failure here
+     * only leaves the server out of the group's member list. */
+    if (group) {
+        st_autoptr(st_err) gerr = NULL;
+        if (st_server_group_add_member(kv, group, id, &gerr) < 0)
+            st_log_warn("server_group_member_not_added", "server=%s group=%s err=\"%s\"", id, group,
+                        st_err_msg(gerr));
     }
     st_log_info("server_created", "server=%s project=%s flavor=%s image=%s driver=%s", id,
                 who->project_id, flavor_id, image_id, driver);

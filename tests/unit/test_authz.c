@@ -22,6 +22,7 @@
 #include "compute/keypair.h"
 #include "compute/model.h"
 #include "compute/resource_policy.h"
+#include "compute/server_group.h"
 #include "daemon/routes.h"
 #include "identity/identity-priv.h"
 #include "identity/identity.h"
@@ -45,6 +46,7 @@ struct fixture {
     char *image_a;   /* a private image of project A */
     char *flavor_id; /* a public flavor; member-a's keypair is "ka", project A's policy "gold" */
     char *server_a;  /* a server of project A (its document written directly) */
+    char *group_a;   /* a server group of project A */
     /* project A's network, subnet, port, security group and rule, router
      * (with its gateway on an external network) and floating IP */
     char *net_a, *subnet_a, *port_a, *sg_a, *rule_a, *router_a, *fip_a;
@@ -208,6 +210,13 @@ static int setup(void **state)
         st_kv_put(fx.kv, server_key, server_text, strlen(server_text), ST_KV_ABSENT, NULL, NULL),
         0);
 
+    const struct st_compute_caller cwho = {fx.project_a, fx.user_member_a, false};
+    st_autoptr(json_t) group_req =
+        json_pack("{s:s, s:[s]}", "name", "group-a", "policies", "anti-affinity");
+    st_autoptr(json_t) group = NULL;
+    assert_int_equal(st_server_group_create(fx.kv, &cwho, group_req, &group, NULL), 0);
+    fx.group_a = json_id(group);
+
     make_network_fixtures();
 
     fx.app = (struct st_api_app){
@@ -234,7 +243,7 @@ static int teardown(void **state)
                     fx.tok_admin,  fx.tok_revoked,  fx.tok_expired,  fx.image_a,
                     fx.flavor_id,  fx.server_a,     fx.net_a,        fx.subnet_a,
                     fx.port_a,     fx.sg_a,         fx.rule_a,       fx.router_a,
-                    fx.fip_a};
+                    fx.fip_a,      fx.group_a};
     for (size_t i = 0; i < ST_ARRAY_SIZE(strs); i++)
         free(strs[i]);
     curl_global_cleanup();
@@ -328,6 +337,8 @@ static char *fill(const char *pattern, const char *user_id)
             value = "some-tag";
         else if (strncmp(open + 1, "server_id", n) == 0)
             value = fx.server_a;
+        else if (strncmp(open + 1, "server_group_id", n) == 0)
+            value = fx.group_a;
         else if (strncmp(open + 1, "node", n) == 0)
             value = "node-a";
         else if (strncmp(open + 1, "network_id", n) == 0)
@@ -419,13 +430,14 @@ static bool check_compute_catalog(const struct st_route *route, const char *path
     return true;
 }
 
-/* Servers (server A is project A's), quotas (project A's; changing them is
- * admin only) and limits (one's own). Returns false for other actions. */
+/* Servers (server A is project A's), server groups (group A is project
+ * A's), quotas (project A's; changing them is admin only) and limits (one's
+ * own). Returns false for other actions. */
 static bool check_compute_servers(const struct st_route *route, const char *path)
 {
     const char *a = route->action, *m = route->method;
-    if (strncmp(a, "compute:server:", 15) != 0 && strncmp(a, "compute:quota:", 14) != 0 &&
-        strncmp(a, "compute:limit:", 14) != 0)
+    if (strncmp(a, "compute:server:", 15) != 0 && strncmp(a, "compute:server_group:", 21) != 0 &&
+        strncmp(a, "compute:quota:", 14) != 0 && strncmp(a, "compute:limit:", 14) != 0)
         return false;
     if (strcmp(a, "compute:quota:update") == 0) {
         check(route, "reader-a", request(m, path, fx.tok_reader_a, NULL), 403);
