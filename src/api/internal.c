@@ -183,8 +183,12 @@ static int get_image_file(struct st_http_request *req, struct st_http_response *
 
 /* ---- networking: what an agent tells of its node, its node view ---- */
 
-static int put_node_network(struct st_http_request *req, struct st_http_response *resp,
-                            struct st_err **err)
+typedef int (*node_put_fn)(struct st_kv *kv, const char *node, json_t *body,
+                           struct st_err **err);
+
+/* PUT /nodes/{node}/...: a JSON body handed to fn, 204. */
+static int put_node_json(struct st_http_request *req, struct st_http_response *resp,
+                         node_put_fn fn, struct st_err **err)
 {
     struct st_api_app *app = req->app;
     const char *node = st_http_param(req, "node");
@@ -192,11 +196,16 @@ static int put_node_network(struct st_http_request *req, struct st_http_response
     if (r < 0)
         return r;
     st_autoptr(json_t) body = NULL;
-    if ((r = parse_body(req, &body, err)) < 0 ||
-        (r = st_network_node_register(app->kv, node, body, err)) < 0)
+    if ((r = parse_body(req, &body, err)) < 0 || (r = fn(app->kv, node, body, err)) < 0)
         return r;
     st_http_resp_json(resp, 204, NULL);
     return 0;
+}
+
+static int put_node_network(struct st_http_request *req, struct st_http_response *resp,
+                            struct st_err **err)
+{
+    return put_node_json(req, resp, st_network_node_register, err);
 }
 
 /* FNV-1a over the view's canonical text (sorted keys, no revision): the
@@ -244,17 +253,7 @@ static int get_node_network(struct st_http_request *req, struct st_http_response
 static int put_port_status(struct st_http_request *req, struct st_http_response *resp,
                            struct st_err **err)
 {
-    struct st_api_app *app = req->app;
-    const char *node = st_http_param(req, "node");
-    int r = st_compute_node_check_name(node, err);
-    if (r < 0)
-        return r;
-    st_autoptr(json_t) body = NULL;
-    if ((r = parse_body(req, &body, err)) < 0 ||
-        (r = st_network_port_status_report(app->kv, node, body, err)) < 0)
-        return r;
-    st_http_resp_json(resp, 204, NULL);
-    return 0;
+    return put_node_json(req, resp, st_network_port_status_report, err);
 }
 
 #define INTERNAL_ROUTE(m, p, a, fn)                                                                \
