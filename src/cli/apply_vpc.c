@@ -35,11 +35,8 @@
 static int find_named(struct st_cli_ctx *ctx, const struct st_cli_kind *kind, const char *noun,
                       const char *name, json_t **ret, struct st_err **err)
 {
-    struct st_cli_neutron_query q = {0};
-    st_cli_neutron_query_add(&q, "name", name);
     st_autoptr(json_t) list = NULL;
-    int r = st_cli_neutron_get_list(ctx, kind, q.text, &list, err);
-    st_cli_neutron_query_clear(&q);
+    int r = st_cli_neutron_list_where(ctx, kind, "name", name, &list, err);
     if (r < 0)
         return r;
     *ret = NULL;
@@ -112,14 +109,10 @@ static int read_cloud(struct st_cli_ctx *ctx, struct st_cli_vpc *v, struct st_er
     int r = find_named(ctx, &st_cli_kind_network, "network", v->name, &v->network, err);
     if (r < 0)
         return r;
-    if (v->network) {
-        struct st_cli_neutron_query q = {0};
-        st_cli_neutron_query_add(&q, "network_id", st_cli_str(v->network, "id"));
-        r = st_cli_neutron_get_list(ctx, &st_cli_kind_subnet, q.text, &v->on_network, err);
-        st_cli_neutron_query_clear(&q);
-        if (r < 0)
-            return r;
-    }
+    if (v->network &&
+        (r = st_cli_neutron_list_where(ctx, &st_cli_kind_subnet, "network_id",
+                                       st_cli_str(v->network, "id"), &v->on_network, err)) < 0)
+        return r;
     for (size_t i = 0; i < v->n_sub; i++) {
         size_t j;
         json_t *s;
@@ -138,19 +131,14 @@ static int read_cloud(struct st_cli_ctx *ctx, struct st_cli_vpc *v, struct st_er
     if (r < 0 || !v->router)
         return r;
     /* its interfaces: the subnets its ports (but the gateway) are on */
-    struct st_cli_neutron_query q = {0};
-    st_cli_neutron_query_add(&q, "device_id", st_cli_str(v->router, "id"));
     st_autoptr(json_t) ports = NULL;
-    r = st_cli_neutron_get_list(ctx, &st_cli_kind_port, q.text, &ports, err);
-    st_cli_neutron_query_clear(&q);
+    r = st_cli_neutron_router_ports(ctx, v->router, &ports, err);
     if (r < 0)
         return r;
     size_t i, j;
     json_t *port, *ip;
     json_array_foreach(ports, i, port)
     {
-        if (strcmp(st_cli_str(port, "device_owner"), "network:router_gateway") == 0)
-            continue;
         json_array_foreach(json_object_get(port, "fixed_ips"), j, ip) for (size_t k = 0;
                                                                            k < v->n_sub; k++)
         {
@@ -282,10 +270,8 @@ static int apply_interfaces(struct run *run, struct st_cli_vpc *v, struct st_err
         row(run, "interface", name, sub->attached ? "exists" : "create", details);
         if (sub->attached || run->dry_run)
             continue;
-        st_autofree char *path =
-            st_cli_object_path(&st_cli_kind_router, v->router, "/add_router_interface");
-        st_autoptr(json_t) body = json_pack("{s:s}", "subnet_id", st_cli_str(sub->found, "id"));
-        int r = st_cli_neutron_call(run->ctx, "PUT", path, body, NULL, err);
+        int r = st_cli_neutron_router_interface(run->ctx, v->router, "add_router_interface",
+                                                "subnet_id", st_cli_str(sub->found, "id"), err);
         if (r < 0)
             return st_err_prefix(err, r, "attaching subnet '%s' to router '%s'", sub->name,
                                  v->router_name);

@@ -55,20 +55,6 @@ static const struct st_cli_nfield list_fields[] = {
     {"DNS Domain", "dns_domain", ST_CLI_NFMT_NONE},
 };
 
-/* attrs[key] = the ID of --<option>'s object, when given. */
-static int id_option(struct st_cli_ctx *ctx, json_t *attrs, const char *key, const char *option,
-                     const struct st_cli_kind *kind, struct st_err **err)
-{
-    const char *value = st_cli_args_get(&ctx->args, option);
-    if (!value)
-        return 0;
-    st_autofree char *id = NULL;
-    int r = st_cli_neutron_find_id(ctx, kind, value, &id, err);
-    if (r == 0)
-        json_object_set_new(attrs, key, json_string(id));
-    return r;
-}
-
 static int run_create(struct st_cli_ctx *ctx, struct st_err **err)
 {
     st_autoptr(json_t) attrs = json_object();
@@ -77,92 +63,82 @@ static int run_create(struct st_cli_ctx *ctx, struct st_err **err)
     if (r < 0)
         return st_cli_neutron_sdk_error(err, r);
     json_object_set_new(attrs, "floating_network_id", json_string(network_id));
-    if ((r = id_option(ctx, attrs, "subnet_id", "subnet", &st_cli_kind_subnet, err)) < 0 ||
-        (r = id_option(ctx, attrs, "port_id", "port", &st_cli_kind_port, err)) < 0)
+    if ((r = st_cli_neutron_id_option(ctx, attrs, "subnet_id", "subnet", &st_cli_kind_subnet,
+                                      err)) < 0 ||
+        (r = st_cli_neutron_id_option(ctx, attrs, "port_id", "port", &st_cli_kind_port, err)) < 0)
         return st_cli_neutron_sdk_error(err, r);
     st_cli_neutron_string_option(ctx, attrs, "floating_ip_address", "floating-ip-address");
     st_cli_neutron_string_option(ctx, attrs, "fixed_ip_address", "fixed-ip-address");
     st_cli_neutron_string_option(ctx, attrs, "description", "description");
-    st_autofree char *project = NULL;
-    if ((r = st_cli_neutron_project_id(ctx, &project, err)) < 0)
+    if ((r = st_cli_neutron_project_attr(ctx, attrs, err)) < 0)
         return r;
-    if (project)
-        json_object_set_new(attrs, "project_id", json_string(project));
     st_cli_neutron_string_option(ctx, attrs, "dns_domain", "dns-domain");
     st_cli_neutron_string_option(ctx, attrs, "dns_name", "dns-name");
-    st_autoptr(json_t) fip = NULL;
-    r = st_cli_neutron_create(ctx, &st_cli_kind_floatingip, attrs, &fip, err);
-    if (r < 0)
-        return st_cli_neutron_sdk_error(err, r);
-    return st_cli_neutron_show(ctx, create_fields, fip, err);
+    return st_cli_neutron_create_show(ctx, &st_cli_kind_floatingip, attrs, create_fields,
+                                      ST_CLI_NEUTRON_SDK_ERRORS, err);
 }
 
 static int run_list(struct st_cli_ctx *ctx, struct st_err **err)
 {
-    const struct st_cli_args *a = &ctx->args;
-    st_autoptr(json_t) q = json_object();
-    st_autofree char *project = NULL;
+    struct st_cli_neutron_query q = {0};
     int r;
-    if ((r = id_option(ctx, q, "floating_network_id", "network", &st_cli_kind_network, err)) < 0 ||
-        (r = id_option(ctx, q, "port_id", "port", &st_cli_kind_port, err)) < 0)
-        return r;
-    st_cli_neutron_string_option(ctx, q, "fixed_ip_address", "fixed-ip-address");
-    st_cli_neutron_string_option(ctx, q, "floating_ip_address", "floating-ip-address");
-    st_cli_neutron_string_option(ctx, q, "status", "status");
-    if ((r = st_cli_neutron_project_id(ctx, &project, err)) < 0)
-        return r;
-    if (project)
-        json_object_set_new(q, "project_id", json_string(project));
-    if ((r = id_option(ctx, q, "router_id", "router", &st_cli_kind_router, err)) < 0)
-        return r;
-    struct st_cli_neutron_query query = {0};
-    const char *key;
-    json_t *v;
-    json_object_foreach(q, key, v) st_cli_neutron_query_add(&query, key, json_string_value(v));
-    st_autoptr(json_t) fips = NULL;
-    r = st_cli_neutron_get_list(ctx, &st_cli_kind_floatingip, query.text, &fips, err);
-    st_cli_neutron_query_clear(&query);
-    if (r < 0)
-        return r;
-    return st_cli_neutron_list(
-        ctx, list_fields, st_cli_args_flag(a, "long") ? ST_ARRAY_SIZE(list_fields) : 6, fips, err);
+    if ((r = st_cli_neutron_query_id(ctx, &q, "floating_network_id", "network",
+                                     &st_cli_kind_network, err)) < 0 ||
+        (r = st_cli_neutron_query_id(ctx, &q, "port_id", "port", &st_cli_kind_port, err)) < 0)
+        goto out;
+    st_cli_neutron_query_option(ctx, &q, "fixed_ip_address", "fixed-ip-address");
+    st_cli_neutron_query_option(ctx, &q, "floating_ip_address", "floating-ip-address");
+    st_cli_neutron_query_option(ctx, &q, "status", "status");
+    if ((r = st_cli_neutron_query_project(ctx, &q, err)) < 0 ||
+        (r = st_cli_neutron_query_id(ctx, &q, "router_id", "router", &st_cli_kind_router, err)) < 0)
+        goto out;
+    return st_cli_neutron_list_print(
+        ctx, &st_cli_kind_floatingip, &q, list_fields,
+        st_cli_args_flag(&ctx->args, "long") ? ST_ARRAY_SIZE(list_fields) : 6, err);
+out:
+    st_cli_neutron_query_clear(&q);
+    return r;
 }
 
 static int run_show(struct st_cli_ctx *ctx, struct st_err **err)
 {
-    st_autoptr(json_t) fip = NULL;
-    int r = st_cli_find(ctx, &st_cli_kind_floatingip, ctx->args.pos[0], &fip, err);
+    return st_cli_neutron_run_show(ctx, &st_cli_kind_floatingip, show_fields,
+                                   ST_CLI_NEUTRON_SDK_ERRORS, err);
+}
+
+static int set_attrs(struct st_cli_ctx *ctx, const json_t *fip, json_t *attrs, void *data,
+                     struct st_err **err)
+{
+    (void)fip;
+    (void)data;
+    int r = st_cli_neutron_id_option(ctx, attrs, "port_id", "port", &st_cli_kind_port, err);
     if (r < 0)
-        return st_cli_neutron_sdk_error(err, r);
-    return st_cli_neutron_show(ctx, show_fields, fip, err);
+        return r;
+    st_cli_neutron_string_option(ctx, attrs, "fixed_ip_address", "fixed-ip-address");
+    st_cli_neutron_string_option(ctx, attrs, "description", "description");
+    return 0;
 }
 
 static int run_set(struct st_cli_ctx *ctx, struct st_err **err)
 {
-    st_autoptr(json_t) fip = NULL;
-    int r = st_cli_find(ctx, &st_cli_kind_floatingip, ctx->args.pos[0], &fip, err);
-    if (r < 0)
-        return r;
-    st_autoptr(json_t) attrs = json_object();
-    if ((r = id_option(ctx, attrs, "port_id", "port", &st_cli_kind_port, err)) < 0)
-        return r;
-    st_cli_neutron_string_option(ctx, attrs, "fixed_ip_address", "fixed-ip-address");
-    st_cli_neutron_string_option(ctx, attrs, "description", "description");
-    if (json_object_size(attrs) == 0)
-        return 0;
-    return st_cli_neutron_update(ctx, &st_cli_kind_floatingip, fip, attrs, NULL, err);
+    return st_cli_neutron_run_set(ctx, &st_cli_kind_floatingip, set_attrs, NULL, 0, err);
+}
+
+/* --port: port_id null; nothing else to unset */
+static int unset_attrs(struct st_cli_ctx *ctx, const json_t *fip, json_t *attrs, void *data,
+                       struct st_err **err)
+{
+    (void)fip;
+    (void)data;
+    (void)err;
+    if (st_cli_args_flag(&ctx->args, "port"))
+        json_object_set_new(attrs, "port_id", json_null());
+    return 0;
 }
 
 static int run_unset(struct st_cli_ctx *ctx, struct st_err **err)
 {
-    st_autoptr(json_t) fip = NULL;
-    int r = st_cli_find(ctx, &st_cli_kind_floatingip, ctx->args.pos[0], &fip, err);
-    if (r < 0)
-        return r;
-    if (!st_cli_args_flag(&ctx->args, "port"))
-        return 0;
-    st_autoptr(json_t) attrs = json_pack("{s:n}", "port_id");
-    return st_cli_neutron_update(ctx, &st_cli_kind_floatingip, fip, attrs, NULL, err);
+    return st_cli_neutron_run_set(ctx, &st_cli_kind_floatingip, unset_attrs, NULL, 0, err);
 }
 
 static int run_delete(struct st_cli_ctx *ctx, struct st_err **err)
@@ -217,30 +193,24 @@ static const struct st_cli_option unset_opts[] = {
     ST_CLI_OPTIONS_END,
 };
 
-static const struct st_cli_arg create_args[] = {
-    {"<network>", "Network to allocate floating IP from (name or ID)", 0}, {NULL, NULL, 0}};
-static const struct st_cli_arg show_args[] = {
-    {"<floating-ip>", "Floating IP to display (IP address or ID)", 0}, {NULL, NULL, 0}};
-static const struct st_cli_arg set_args[] = {
-    {"<floating-ip>", "Floating IP to modify (IP address or ID)", 0}, {NULL, NULL, 0}};
-static const struct st_cli_arg unset_args[] = {
-    {"<floating-ip>", "Floating IP to disassociate (IP address or ID)", 0}, {NULL, NULL, 0}};
-static const struct st_cli_arg delete_args[] = {
-    {"<floating-ip>", "Floating IP(s) to delete (IP address or ID)", ST_CLI_ARG_MULTI},
-    {NULL, NULL, 0}};
-
 const struct st_cli_command st_cli_floatingip_commands[] = {
-    {"floating ip create", "Create floating IP", NULL, create_opts, create_args,
+    {"floating ip create", "Create floating IP", NULL, create_opts,
+     ST_CLI_NEUTRON_ARG("<network>", "Network to allocate floating IP from (name or ID)", 0),
      ST_CLI_NEUTRON_SHOW, run_create},
-    {"floating ip delete", "Delete floating IP(s)", NULL, NULL, delete_args, ST_CLI_NEUTRON_CMD,
-     run_delete},
+    {"floating ip delete", "Delete floating IP(s)", NULL, NULL,
+     ST_CLI_NEUTRON_ARG("<floating-ip>", "Floating IP(s) to delete (IP address or ID)",
+                        ST_CLI_ARG_MULTI),
+     ST_CLI_NEUTRON_CMD, run_delete},
     {"floating ip list", "List floating IP(s)", NULL, list_opts, NULL, ST_CLI_NEUTRON_LIST,
      run_list},
-    {"floating ip set", "Set floating IP Properties", NULL, set_opts, set_args, ST_CLI_NEUTRON_CMD,
-     run_set},
-    {"floating ip show", "Display floating IP details", NULL, NULL, show_args, ST_CLI_NEUTRON_SHOW,
-     run_show},
-    {"floating ip unset", "Unset floating IP Properties", NULL, unset_opts, unset_args,
+    {"floating ip set", "Set floating IP Properties", NULL, set_opts,
+     ST_CLI_NEUTRON_ARG("<floating-ip>", "Floating IP to modify (IP address or ID)", 0),
+     ST_CLI_NEUTRON_CMD, run_set},
+    {"floating ip show", "Display floating IP details", NULL, NULL,
+     ST_CLI_NEUTRON_ARG("<floating-ip>", "Floating IP to display (IP address or ID)", 0),
+     ST_CLI_NEUTRON_SHOW, run_show},
+    {"floating ip unset", "Unset floating IP Properties", NULL, unset_opts,
+     ST_CLI_NEUTRON_ARG("<floating-ip>", "Floating IP to disassociate (IP address or ID)", 0),
      ST_CLI_NEUTRON_CMD, run_unset},
     {NULL, NULL, NULL, NULL, NULL, 0, NULL},
 };

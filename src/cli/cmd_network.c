@@ -82,29 +82,22 @@ static json_t *segment_value(const char *s)
     return *s && !*end ? json_integer(n) : json_string(s);
 }
 
-/* _get_attrs_network: the body shared by create and set, in its order. */
-static int network_attrs(struct st_cli_ctx *ctx, json_t *attrs, struct st_err **err)
+/* _get_attrs_network: the body shared by create and set (of net), in its
+ * order. */
+static int network_attrs(struct st_cli_ctx *ctx, const json_t *net, json_t *attrs, void *data,
+                         struct st_err **err)
 {
-    const struct st_cli_args *a = &ctx->args;
+    (void)net;
+    (void)data;
     st_cli_neutron_string_option(ctx, attrs, "name", "name");
     st_cli_neutron_flag_pair(ctx, attrs, "admin_state_up", "enable", "disable");
     st_cli_neutron_flag_pair(ctx, attrs, "shared", "share", "no-share");
     st_cli_neutron_flag_pair(ctx, attrs, "port_security_enabled", "enable-port-security",
                              "disable-port-security");
-    st_autofree char *project = NULL;
-    int r = st_cli_neutron_project_id(ctx, &project, err);
+    int r = st_cli_neutron_project_attr(ctx, attrs, err);
     if (r < 0)
         return r;
-    if (project)
-        json_object_set_new(attrs, "project_id", json_string(project));
-    char *const *zones;
-    size_t n = st_cli_args_all(a, "availability-zone-hint", &zones);
-    if (n > 0) {
-        json_t *hints = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(hints, json_string(zones[i]));
-        json_object_set_new(attrs, "availability_zone_hints", hints);
-    }
+    st_cli_neutron_strings_option(ctx, attrs, "availability_zone_hints", "availability-zone-hint");
     st_cli_neutron_string_option(ctx, attrs, "description", "description");
     long mtu;
     int rc = st_cli_ctx_int_option(ctx, "mtu", 0, &mtu);
@@ -117,7 +110,7 @@ static int network_attrs(struct st_cli_ctx *ctx, json_t *attrs, struct st_err **
     st_cli_neutron_string_option(ctx, attrs, "provider:network_type", "provider-network-type");
     st_cli_neutron_string_option(ctx, attrs, "provider:physical_network",
                                  "provider-physical-network");
-    const char *segment = st_cli_args_get(a, "provider-segment");
+    const char *segment = st_cli_args_get(&ctx->args, "provider-segment");
     if (segment)
         json_object_set_new(attrs, "provider:segmentation_id", segment_value(segment));
     st_cli_neutron_string_option(ctx, attrs, "dns_domain", "dns-domain");
@@ -129,81 +122,45 @@ static int run_create(struct st_cli_ctx *ctx, struct st_err **err)
     st_autoptr(json_t) attrs = json_pack("{s:s}", "name", ctx->args.pos[0]);
     /* --enable is the default: the SDK sends admin_state_up either way */
     json_object_set_new(attrs, "admin_state_up", json_true());
-    int r = network_attrs(ctx, attrs, err);
+    int r = network_attrs(ctx, NULL, attrs, NULL, err);
     if (r != 0)
         return r;
-    st_autoptr(json_t) net = NULL;
-    r = st_cli_neutron_create(ctx, &st_cli_kind_network, attrs, &net, err);
-    if (r < 0)
-        return st_cli_neutron_sdk_error(err, r);
-    return st_cli_neutron_show(ctx, network_fields, net, err);
+    return st_cli_neutron_create_show(ctx, &st_cli_kind_network, attrs, network_fields,
+                                      ST_CLI_NEUTRON_SDK_ERRORS, err);
 }
 
 static int run_list(struct st_cli_ctx *ctx, struct st_err **err)
 {
-    const struct st_cli_args *a = &ctx->args;
     struct st_cli_neutron_query q = {0};
-    st_autoptr(json_t) nets = NULL;
-    if (st_cli_args_flag(a, "external") || st_cli_args_flag(a, "internal"))
-        st_cli_neutron_query_bool(&q, "router:external", st_cli_args_flag(a, "external"));
-    if (st_cli_args_get(a, "name"))
-        st_cli_neutron_query_add(&q, "name", st_cli_args_get(a, "name"));
-    if (st_cli_args_flag(a, "enable") || st_cli_args_flag(a, "disable"))
-        st_cli_neutron_query_bool(&q, "admin_state_up", st_cli_args_flag(a, "enable"));
-    st_autofree char *project = NULL;
-    int r = st_cli_neutron_project_id(ctx, &project, err);
-    if (r < 0)
-        goto out;
-    if (project)
-        st_cli_neutron_query_add(&q, "project_id", project);
-    if (st_cli_args_flag(a, "share") || st_cli_args_flag(a, "no-share"))
-        st_cli_neutron_query_bool(&q, "shared", st_cli_args_flag(a, "share"));
-    static const struct {
-        const char *option, *key;
-    } filters[] = {
-        {"status", "status"},
-        {"provider-network-type", "provider:network_type"},
-        {"provider-physical-network", "provider:physical_network"},
-        {"provider-segment", "provider:segmentation_id"},
-    };
-    for (size_t i = 0; i < ST_ARRAY_SIZE(filters); i++)
-        if (st_cli_args_get(a, filters[i].option))
-            st_cli_neutron_query_add(&q, filters[i].key, st_cli_args_get(a, filters[i].option));
-    r = st_cli_neutron_get_list(ctx, &st_cli_kind_network, q.text, &nets, err);
-    if (r < 0)
-        goto out;
-    if (st_cli_args_flag(a, "long"))
-        r = st_cli_neutron_list(ctx, long_fields, ST_ARRAY_SIZE(long_fields), nets, err);
-    else
-        r = st_cli_neutron_list(ctx, list_fields, ST_ARRAY_SIZE(list_fields), nets, err);
-out:
-    st_cli_neutron_query_clear(&q);
-    return r;
+    st_cli_neutron_query_flag_pair(ctx, &q, "router:external", "external", "internal");
+    st_cli_neutron_query_option(ctx, &q, "name", "name");
+    st_cli_neutron_query_flag_pair(ctx, &q, "admin_state_up", "enable", "disable");
+    int r = st_cli_neutron_query_project(ctx, &q, err);
+    if (r < 0) {
+        st_cli_neutron_query_clear(&q);
+        return r;
+    }
+    st_cli_neutron_query_flag_pair(ctx, &q, "shared", "share", "no-share");
+    st_cli_neutron_query_option(ctx, &q, "status", "status");
+    st_cli_neutron_query_option(ctx, &q, "provider:network_type", "provider-network-type");
+    st_cli_neutron_query_option(ctx, &q, "provider:physical_network", "provider-physical-network");
+    st_cli_neutron_query_option(ctx, &q, "provider:segmentation_id", "provider-segment");
+    if (st_cli_args_flag(&ctx->args, "long"))
+        return st_cli_neutron_list_print(ctx, &st_cli_kind_network, &q, long_fields,
+                                         ST_ARRAY_SIZE(long_fields), err);
+    return st_cli_neutron_list_print(ctx, &st_cli_kind_network, &q, list_fields,
+                                     ST_ARRAY_SIZE(list_fields), err);
 }
 
 static int run_show(struct st_cli_ctx *ctx, struct st_err **err)
 {
-    st_autoptr(json_t) net = NULL;
-    int r = st_cli_find(ctx, &st_cli_kind_network, ctx->args.pos[0], &net, err);
-    if (r < 0)
-        return st_cli_neutron_sdk_error(err, r);
-    return st_cli_neutron_show(ctx, network_fields, net, err);
+    return st_cli_neutron_run_show(ctx, &st_cli_kind_network, network_fields,
+                                   ST_CLI_NEUTRON_SDK_ERRORS, err);
 }
 
 static int run_set(struct st_cli_ctx *ctx, struct st_err **err)
 {
-    st_autoptr(json_t) net = NULL;
-    int r = st_cli_find(ctx, &st_cli_kind_network, ctx->args.pos[0], &net, err);
-    if (r < 0)
-        return r;
-    st_autoptr(json_t) attrs = json_object();
-    r = network_attrs(ctx, attrs, err);
-    if (r != 0)
-        return r;
-    /* nothing to change: no request, as openstack */
-    if (json_object_size(attrs) == 0)
-        return 0;
-    return st_cli_neutron_update(ctx, &st_cli_kind_network, net, attrs, NULL, err);
+    return st_cli_neutron_run_set(ctx, &st_cli_kind_network, network_attrs, NULL, 0, err);
 }
 
 static int run_delete(struct st_cli_ctx *ctx, struct st_err **err)
@@ -260,10 +217,6 @@ static const struct st_cli_option create_opts[] = {
     COMMON_OPTIONS,
     ST_CLI_OPTIONS_END,
 };
-static const struct st_cli_arg create_args[] = {
-    {"<name>", "New network name", 0},
-    {NULL, NULL, 0},
-};
 
 static const char *const statuses[] = {"ACTIVE", "BUILD", "DOWN", "ERROR", NULL};
 static const char *const network_types[] = {"flat", "geneve", "gre", "local",
@@ -306,28 +259,18 @@ static const struct st_cli_option set_opts[] = {
     ST_CLI_OPTIONS_END,
 };
 
-static const struct st_cli_arg one_network[] = {
-    {"<network>", "Network to display (name or ID)", 0},
-    {NULL, NULL, 0},
-};
-static const struct st_cli_arg set_args[] = {
-    {"<network>", "Network to modify (name or ID)", 0},
-    {NULL, NULL, 0},
-};
-static const struct st_cli_arg delete_args[] = {
-    {"<network>", "Network(s) to delete (name or ID)", ST_CLI_ARG_MULTI},
-    {NULL, NULL, 0},
-};
-
 const struct st_cli_command st_cli_network_commands[] = {
-    {"network create", "Create new network", NULL, create_opts, create_args, ST_CLI_NEUTRON_SHOW,
-     run_create},
-    {"network delete", "Delete network(s)", NULL, NULL, delete_args, ST_CLI_NEUTRON_CMD,
-     run_delete},
+    {"network create", "Create new network", NULL, create_opts,
+     ST_CLI_NEUTRON_ARG("<name>", "New network name", 0), ST_CLI_NEUTRON_SHOW, run_create},
+    {"network delete", "Delete network(s)", NULL, NULL,
+     ST_CLI_NEUTRON_ARG("<network>", "Network(s) to delete (name or ID)", ST_CLI_ARG_MULTI),
+     ST_CLI_NEUTRON_CMD, run_delete},
     {"network list", "List networks", NULL, list_opts, NULL, ST_CLI_NEUTRON_LIST, run_list},
-    {"network set", "Set network properties", NULL, set_opts, set_args, ST_CLI_NEUTRON_CMD,
+    {"network set", "Set network properties", NULL, set_opts,
+     ST_CLI_NEUTRON_ARG("<network>", "Network to modify (name or ID)", 0), ST_CLI_NEUTRON_CMD,
      run_set},
-    {"network show", "Show network details", NULL, NULL, one_network, ST_CLI_NEUTRON_SHOW,
+    {"network show", "Show network details", NULL, NULL,
+     ST_CLI_NEUTRON_ARG("<network>", "Network to display (name or ID)", 0), ST_CLI_NEUTRON_SHOW,
      run_show},
     {NULL, NULL, NULL, NULL, NULL, 0, NULL},
 };

@@ -78,26 +78,7 @@ static int fixed_ips(struct st_cli_ctx *ctx, json_t **ret, struct st_err **err)
     int rc = st_cli_neutron_multi_kv(ctx, "fixed-ip", NULL, fixed_ip_keys, &specs, err);
     if (rc != 0)
         return rc;
-    st_autoptr(json_t) ips = json_array();
-    size_t i;
-    json_t *spec;
-    json_array_foreach(specs, i, spec)
-    {
-        json_t *ip = json_object();
-        json_array_append_new(ips, ip);
-        const char *subnet = st_cli_str(spec, "subnet");
-        if (*subnet) {
-            st_autofree char *id = NULL;
-            int r = st_cli_neutron_find_id(ctx, &st_cli_kind_subnet, subnet, &id, err);
-            if (r < 0)
-                return r;
-            json_object_set_new(ip, "subnet_id", json_string(id));
-        }
-        if (json_object_get(spec, "ip-address"))
-            json_object_set(ip, "ip_address", json_object_get(spec, "ip-address"));
-    }
-    *ret = st_steal(&ips);
-    return 0;
+    return st_cli_neutron_fixed_ips(ctx, specs, true, ret, err);
 }
 
 /* The IDs of --security-group's groups, after those of `existing`. */
@@ -138,12 +119,9 @@ static int port_attrs(struct st_cli_ctx *ctx, json_t *attrs, const char *name,
         json_object_set_new(attrs, "name", json_string(name));
     if (network_id)
         json_object_set_new(attrs, "network_id", json_string(network_id));
-    st_autofree char *project = NULL;
-    int r = st_cli_neutron_project_id(ctx, &project, err);
+    int r = st_cli_neutron_project_attr(ctx, attrs, err);
     if (r < 0)
         return r;
-    if (project)
-        json_object_set_new(attrs, "project_id", json_string(project));
     st_cli_neutron_flag_pair(ctx, attrs, "port_security_enabled", "enable-port-security",
                              "disable-port-security");
     return 0;
@@ -178,53 +156,32 @@ static int run_create(struct st_cli_ctx *ctx, struct st_err **err)
     } else if (st_cli_args_flag(a, "no-security-group")) {
         json_object_set_new(attrs, "security_groups", json_array());
     }
-    st_autoptr(json_t) port = NULL;
-    r = st_cli_neutron_create(ctx, &st_cli_kind_port, attrs, &port, err);
-    if (r < 0)
-        return r;
-    return st_cli_neutron_show(ctx, port_fields, port, err);
+    return st_cli_neutron_create_show(ctx, &st_cli_kind_port, attrs, port_fields, 0, err);
 }
 
 static int run_list(struct st_cli_ctx *ctx, struct st_err **err)
 {
     const struct st_cli_args *a = &ctx->args;
     struct st_cli_neutron_query q = {0};
-    st_autofree char *device = NULL, *network_id = NULL, *project = NULL;
     st_autoptr(json_t) specs = NULL;
-    st_autoptr(json_t) ports = NULL;
     int r = st_cli_neutron_multi_kv(ctx, "fixed-ip", NULL, filter_ip_keys, &specs, err);
     if (r != 0)
         return r;
-    if (st_cli_args_get(a, "device-owner"))
-        st_cli_neutron_query_add(&q, "device_owner", st_cli_args_get(a, "device-owner"));
-    if (st_cli_args_get(a, "device-id"))
-        st_cli_neutron_query_add(&q, "device_id", st_cli_args_get(a, "device-id"));
-    const struct st_cli_kind *owner = st_cli_args_get(a, "router")   ? &st_cli_kind_router
-                                      : st_cli_args_get(a, "server") ? &st_cli_kind_server
-                                                                     : NULL;
-    if (owner) {
-        const char *value = st_cli_args_get(a, owner == &st_cli_kind_router ? "router" : "server");
-        if ((r = st_cli_neutron_find_id(ctx, owner, value, &device, err)) < 0)
-            goto out;
-        st_cli_neutron_query_add(&q, "device_id", device);
-    }
-    if (st_cli_args_get(a, "host"))
-        st_cli_neutron_query_add(&q, "binding:host_id", st_cli_args_get(a, "host"));
-    if (st_cli_args_get(a, "network")) {
-        r = st_cli_neutron_find_id(ctx, &st_cli_kind_network, st_cli_args_get(a, "network"),
-                                   &network_id, err);
-        if (r < 0)
-            goto out;
-        st_cli_neutron_query_add(&q, "network_id", network_id);
-    }
-    if (st_cli_args_get(a, "mac-address"))
-        st_cli_neutron_query_add(&q, "mac_address", st_cli_args_get(a, "mac-address"));
-    if ((r = st_cli_neutron_project_id(ctx, &project, err)) < 0)
+    st_cli_neutron_query_option(ctx, &q, "device_owner", "device-owner");
+    st_cli_neutron_query_option(ctx, &q, "device_id", "device-id");
+    /* --router, --server and --device-id exclude each other */
+    bool router = st_cli_args_get(a, "router") != NULL;
+    if ((r = st_cli_neutron_query_id(ctx, &q, "device_id", router ? "router" : "server",
+                                     router ? &st_cli_kind_router : &st_cli_kind_server, err)) < 0)
         goto out;
-    if (project)
-        st_cli_neutron_query_add(&q, "project_id", project);
-    if (st_cli_args_get(a, "name"))
-        st_cli_neutron_query_add(&q, "name", st_cli_args_get(a, "name"));
+    st_cli_neutron_query_option(ctx, &q, "binding:host_id", "host");
+    r = st_cli_neutron_query_id(ctx, &q, "network_id", "network", &st_cli_kind_network, err);
+    if (r < 0)
+        goto out;
+    st_cli_neutron_query_option(ctx, &q, "mac_address", "mac-address");
+    if ((r = st_cli_neutron_query_project(ctx, &q, err)) < 0)
+        goto out;
+    st_cli_neutron_query_option(ctx, &q, "name", "name");
     size_t i;
     json_t *spec;
     json_array_foreach(specs, i, spec)
@@ -253,11 +210,9 @@ static int run_list(struct st_cli_ctx *ctx, struct st_err **err)
     size_t n = st_cli_args_all(a, "security-group", &groups);
     for (i = 0; i < n; i++)
         st_cli_neutron_query_add(&q, "security_groups", groups[i]);
-    r = st_cli_neutron_get_list(ctx, &st_cli_kind_port, q.text, &ports, err);
-    if (r == 0)
-        r = st_cli_neutron_list(ctx, list_fields,
-                                st_cli_args_flag(a, "long") ? ST_ARRAY_SIZE(list_fields) : 5, ports,
-                                err);
+    return st_cli_neutron_list_print(ctx, &st_cli_kind_port, &q, list_fields,
+                                     st_cli_args_flag(a, "long") ? ST_ARRAY_SIZE(list_fields) : 5,
+                                     err);
 out:
     st_cli_neutron_query_clear(&q);
     return r;
@@ -265,26 +220,16 @@ out:
 
 static int run_show(struct st_cli_ctx *ctx, struct st_err **err)
 {
-    st_autoptr(json_t) port = NULL;
-    int r = st_cli_find(ctx, &st_cli_kind_port, ctx->args.pos[0], &port, err);
-    if (r < 0)
-        return r;
-    return st_cli_neutron_show(ctx, port_fields, port, err);
+    return st_cli_neutron_run_show(ctx, &st_cli_kind_port, port_fields, 0, err);
 }
 
-static int run_set(struct st_cli_ctx *ctx, struct st_err **err)
+/* set's changes of port; data is --fixed-ip's (found before the port). */
+static int set_attrs(struct st_cli_ctx *ctx, const json_t *port, json_t *attrs, void *data,
+                     struct st_err **err)
 {
     const struct st_cli_args *a = &ctx->args;
-    st_autoptr(json_t) ips = NULL;
-    int r = fixed_ips(ctx, &ips, err);
-    if (r != 0)
-        return r;
-    st_autoptr(json_t) port = NULL;
-    r = st_cli_find(ctx, &st_cli_kind_port, a->pos[0], &port, err);
-    if (r < 0)
-        return r;
-    st_autoptr(json_t) attrs = json_object();
-    r = port_attrs(ctx, attrs, st_cli_args_get(a, "name"), NULL, err);
+    json_t *ips = data;
+    int r = port_attrs(ctx, attrs, st_cli_args_get(a, "name"), NULL, err);
     if (r < 0)
         return r;
     /* new fixed IPs and groups add to the port's, unless --no-... cleared them */
@@ -314,9 +259,16 @@ static int run_set(struct st_cli_ctx *ctx, struct st_err **err)
             return r;
         json_object_set(attrs, "security_groups", ids);
     }
-    if (json_object_size(attrs) == 0)
-        return 0;
-    return st_cli_neutron_update(ctx, &st_cli_kind_port, port, attrs, NULL, err);
+    return 0;
+}
+
+static int run_set(struct st_cli_ctx *ctx, struct st_err **err)
+{
+    st_autoptr(json_t) ips = NULL;
+    int r = fixed_ips(ctx, &ips, err);
+    if (r != 0)
+        return r;
+    return st_cli_neutron_run_set(ctx, &st_cli_kind_port, set_attrs, ips, 0, err);
 }
 
 static int run_delete(struct st_cli_ctx *ctx, struct st_err **err)
@@ -390,10 +342,6 @@ static const struct st_cli_option create_opts[] = {
     PORT_SECURITY_OPTIONS("Enable port security for this port (Default)"),
     ST_CLI_OPTIONS_END,
 };
-static const struct st_cli_arg create_args[] = {
-    {"<name>", "Name of this port", 0},
-    {NULL, NULL, 0},
-};
 
 static const struct st_cli_option list_opts[] = {
     ST_CLI_VALUE("device-owner", "<device-owner>",
@@ -436,25 +384,17 @@ static const struct st_cli_option set_opts[] = {
     ST_CLI_OPTIONS_END,
 };
 
-static const struct st_cli_arg show_args[] = {
-    {"<port>", "Port to display (name or ID)", 0},
-    {NULL, NULL, 0},
-};
-static const struct st_cli_arg set_args[] = {
-    {"<port>", "Port to modify (name or ID)", 0},
-    {NULL, NULL, 0},
-};
-static const struct st_cli_arg delete_args[] = {
-    {"<port>", "Port(s) to delete (name or ID)", ST_CLI_ARG_MULTI},
-    {NULL, NULL, 0},
-};
-
 const struct st_cli_command st_cli_port_commands[] = {
-    {"port create", "Create a new port", NULL, create_opts, create_args, ST_CLI_NEUTRON_SHOW,
-     run_create},
-    {"port delete", "Delete port(s)", NULL, NULL, delete_args, ST_CLI_NEUTRON_CMD, run_delete},
+    {"port create", "Create a new port", NULL, create_opts,
+     ST_CLI_NEUTRON_ARG("<name>", "Name of this port", 0), ST_CLI_NEUTRON_SHOW, run_create},
+    {"port delete", "Delete port(s)", NULL, NULL,
+     ST_CLI_NEUTRON_ARG("<port>", "Port(s) to delete (name or ID)", ST_CLI_ARG_MULTI),
+     ST_CLI_NEUTRON_CMD, run_delete},
     {"port list", "List ports", NULL, list_opts, NULL, ST_CLI_NEUTRON_LIST, run_list},
-    {"port set", "Set port properties", NULL, set_opts, set_args, ST_CLI_NEUTRON_CMD, run_set},
-    {"port show", "Display port details", NULL, NULL, show_args, ST_CLI_NEUTRON_SHOW, run_show},
+    {"port set", "Set port properties", NULL, set_opts,
+     ST_CLI_NEUTRON_ARG("<port>", "Port to modify (name or ID)", 0), ST_CLI_NEUTRON_CMD, run_set},
+    {"port show", "Display port details", NULL, NULL,
+     ST_CLI_NEUTRON_ARG("<port>", "Port to display (name or ID)", 0), ST_CLI_NEUTRON_SHOW,
+     run_show},
     {NULL, NULL, NULL, NULL, NULL, 0, NULL},
 };

@@ -77,26 +77,11 @@ static int gateway_info(struct st_cli_ctx *ctx, json_t *attrs, struct st_err **e
     st_cli_neutron_flag_pair(ctx, info, "enable_snat", "enable-snat", "disable-snat");
     if (json_array_size(specs) == 0)
         return 0;
-    json_t *ips = json_array();
-    json_object_set_new(info, "external_fixed_ips", ips);
-    size_t i;
-    json_t *spec;
-    json_array_foreach(specs, i, spec)
-    {
-        json_t *ip = json_object();
-        json_array_append_new(ips, ip);
-        if (*st_cli_str(spec, "subnet")) {
-            st_autofree char *id = NULL;
-            r = st_cli_neutron_find_id(ctx, &st_cli_kind_subnet, st_cli_str(spec, "subnet"), &id,
-                                       err);
-            if (r < 0)
-                return r;
-            json_object_set_new(ip, "subnet_id", json_string(id));
-        }
-        if (*st_cli_str(spec, "ip-address"))
-            json_object_set(ip, "ip_address", json_object_get(spec, "ip-address"));
-    }
-    return 0;
+    json_t *ips = NULL;
+    r = st_cli_neutron_fixed_ips(ctx, specs, false, &ips, err);
+    if (r == 0)
+        json_object_set_new(info, "external_fixed_ips", ips);
+    return r;
 }
 
 /* _get_attrs, in openstack's order; 0 or -errno. */
@@ -112,21 +97,11 @@ static int router_attrs(struct st_cli_ctx *ctx, json_t *attrs, const char *purpo
     st_cli_neutron_string_option(ctx, attrs, "name", "name");
     st_cli_neutron_flag_pair(ctx, attrs, "admin_state_up", "enable", "disable");
     st_cli_neutron_flag_pair(ctx, attrs, "distributed", "distributed", "centralized");
-    char *const *zones;
-    size_t n = st_cli_args_all(a, "availability-zone-hint", &zones);
-    if (n > 0) {
-        json_t *hints = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(hints, json_string(zones[i]));
-        json_object_set_new(attrs, "availability_zone_hints", hints);
-    }
+    st_cli_neutron_strings_option(ctx, attrs, "availability_zone_hints", "availability-zone-hint");
     st_cli_neutron_string_option(ctx, attrs, "description", "description");
-    st_autofree char *project = NULL;
-    int r = st_cli_neutron_project_id(ctx, &project, err);
+    int r = st_cli_neutron_project_attr(ctx, attrs, err);
     if (r < 0)
         return r;
-    if (project)
-        json_object_set_new(attrs, "project_id", json_string(project));
     r = gateway_info(ctx, attrs, err);
     if (r != 0)
         return r;
@@ -153,15 +128,10 @@ static int run_list(struct st_cli_ctx *ctx, struct st_err **err)
 {
     const struct st_cli_args *a = &ctx->args;
     struct st_cli_neutron_query q = {0};
-    if (st_cli_args_get(a, "name"))
-        st_cli_neutron_query_add(&q, "name", st_cli_args_get(a, "name"));
-    if (st_cli_args_flag(a, "enable") || st_cli_args_flag(a, "disable"))
-        st_cli_neutron_query_bool(&q, "admin_state_up", st_cli_args_flag(a, "enable"));
-    st_autofree char *project = NULL;
+    st_cli_neutron_query_option(ctx, &q, "name", "name");
+    st_cli_neutron_query_flag_pair(ctx, &q, "admin_state_up", "enable", "disable");
     st_autoptr(json_t) routers = NULL;
-    int r = st_cli_neutron_project_id(ctx, &project, err);
-    if (r == 0 && project)
-        st_cli_neutron_query_add(&q, "project_id", project);
+    int r = st_cli_neutron_query_project(ctx, &q, err);
     if (r == 0)
         r = st_cli_neutron_get_list(ctx, &st_cli_kind_router, q.text, &routers, err);
     st_cli_neutron_query_clear(&q);
@@ -214,11 +184,8 @@ static int run_show(struct st_cli_ctx *ctx, struct st_err **err)
     if (r < 0)
         return r;
     /* interfaces_info: the fixed IPs of its ports but the gateway's */
-    struct st_cli_neutron_query q = {0};
-    st_cli_neutron_query_add(&q, "device_id", st_cli_str(router, "id"));
     st_autoptr(json_t) ports = NULL;
-    r = st_cli_neutron_get_list(ctx, &st_cli_kind_port, q.text, &ports, err);
-    st_cli_neutron_query_clear(&q);
+    r = st_cli_neutron_router_ports(ctx, router, &ports, err);
     if (r < 0)
         return r;
     st_autoptr(json_t) interfaces = json_array();
@@ -226,8 +193,6 @@ static int run_show(struct st_cli_ctx *ctx, struct st_err **err)
     json_t *port, *ip;
     json_array_foreach(ports, i, port)
     {
-        if (strcmp(st_cli_str(port, "device_owner"), "network:router_gateway") == 0)
-            continue;
         json_array_foreach(json_object_get(port, "fixed_ips"), j, ip)
         {
             json_t *ipa = json_object_get(ip, "ip_address"),
@@ -246,26 +211,18 @@ static int parse_routes(struct st_cli_ctx *ctx, json_t **ret, struct st_err **er
 {
     static const char *const keys[] = {"destination", "gateway", NULL};
     int rc = st_cli_neutron_multi_kv(ctx, "route", keys, NULL, ret, err);
-    size_t i;
-    json_t *r;
-    json_array_foreach(rc == 0 ? *ret : NULL, i, r)
-    {
-        json_object_set(r, "nexthop", json_object_get(r, "gateway"));
-        json_object_del(r, "gateway");
-    }
+    if (rc == 0)
+        st_cli_neutron_routes_to_api(*ret);
     return rc;
 }
 
-static int run_set(struct st_cli_ctx *ctx, struct st_err **err)
+static int set_attrs(struct st_cli_ctx *ctx, const json_t *router, json_t *attrs, void *data,
+                     struct st_err **err)
 {
+    (void)data;
     const struct st_cli_args *a = &ctx->args;
-    st_autoptr(json_t) router = NULL;
-    int r = st_cli_find(ctx, &st_cli_kind_router, a->pos[0], &router, err);
-    if (r < 0)
-        return r;
-    st_autoptr(json_t) attrs = json_object();
     st_autoptr(json_t) routes = NULL;
-    r = router_attrs(ctx, attrs, "update the SNAT or fixed-ip values", err);
+    int r = router_attrs(ctx, attrs, "update the SNAT or fixed-ip values", err);
     if (r == 0)
         r = parse_routes(ctx, &routes, err);
     if (r != 0)
@@ -277,23 +234,22 @@ static int run_set(struct st_cli_ctx *ctx, struct st_err **err)
     } else if (st_cli_args_flag(a, "no-route")) {
         json_object_set_new(attrs, "routes", json_array());
     }
-    if (json_object_size(attrs) == 0)
-        return 0;
-    return st_cli_neutron_update(ctx, &st_cli_kind_router, router, attrs, NULL, err);
+    return 0;
 }
 
-static int run_unset(struct st_cli_ctx *ctx, struct st_err **err)
+static int run_set(struct st_cli_ctx *ctx, struct st_err **err)
 {
-    const struct st_cli_args *a = &ctx->args;
-    st_autoptr(json_t) router = NULL;
-    int r = st_cli_find(ctx, &st_cli_kind_router, a->pos[0], &router, err);
-    if (r < 0)
-        return r;
+    return st_cli_neutron_run_set(ctx, &st_cli_kind_router, set_attrs, NULL, 0, err);
+}
+
+static int unset_attrs(struct st_cli_ctx *ctx, const json_t *router, json_t *attrs, void *data,
+                       struct st_err **err)
+{
+    (void)data;
     st_autoptr(json_t) remove = NULL;
-    r = parse_routes(ctx, &remove, err);
+    int r = parse_routes(ctx, &remove, err);
     if (r != 0)
         return r;
-    st_autoptr(json_t) attrs = json_object();
     if (json_array_size(remove) > 0) {
         json_t *kept = json_is_array(json_object_get(router, "routes"))
                            ? json_copy(json_object_get(router, "routes"))
@@ -316,11 +272,14 @@ static int run_unset(struct st_cli_ctx *ctx, struct st_err **err)
             }
         }
     }
-    if (st_cli_args_flag(a, "external-gateway"))
+    if (st_cli_args_flag(&ctx->args, "external-gateway"))
         json_object_set_new(attrs, "external_gateway_info", json_object());
-    if (json_object_size(attrs) == 0)
-        return 0;
-    return st_cli_neutron_update(ctx, &st_cli_kind_router, router, attrs, NULL, err);
+    return 0;
+}
+
+static int run_unset(struct st_cli_ctx *ctx, struct st_err **err)
+{
+    return st_cli_neutron_run_set(ctx, &st_cli_kind_router, unset_attrs, NULL, 0, err);
 }
 
 static int run_delete(struct st_cli_ctx *ctx, struct st_err **err)
@@ -341,29 +300,27 @@ static int interface_call(struct st_cli_ctx *ctx, const struct st_cli_kind *what
     r = st_cli_find(ctx, &st_cli_kind_router, ctx->args.pos[0], &router, err);
     if (r < 0)
         return r;
-    st_autofree char *path = st_cli_object_path(&st_cli_kind_router, router, action);
-    st_autoptr(json_t) body = json_pack("{s:s}", key, id);
-    return st_cli_neutron_call(ctx, "PUT", path, body, NULL, err);
+    return st_cli_neutron_router_interface(ctx, router, action, key, id, err);
 }
 
 static int run_add_subnet(struct st_cli_ctx *ctx, struct st_err **err)
 {
-    return interface_call(ctx, &st_cli_kind_subnet, "subnet_id", "/add_router_interface", err);
+    return interface_call(ctx, &st_cli_kind_subnet, "subnet_id", "add_router_interface", err);
 }
 
 static int run_remove_subnet(struct st_cli_ctx *ctx, struct st_err **err)
 {
-    return interface_call(ctx, &st_cli_kind_subnet, "subnet_id", "/remove_router_interface", err);
+    return interface_call(ctx, &st_cli_kind_subnet, "subnet_id", "remove_router_interface", err);
 }
 
 static int run_add_port(struct st_cli_ctx *ctx, struct st_err **err)
 {
-    return interface_call(ctx, &st_cli_kind_port, "port_id", "/add_router_interface", err);
+    return interface_call(ctx, &st_cli_kind_port, "port_id", "add_router_interface", err);
 }
 
 static int run_remove_port(struct st_cli_ctx *ctx, struct st_err **err)
 {
-    return interface_call(ctx, &st_cli_kind_port, "port_id", "/remove_router_interface", err);
+    return interface_call(ctx, &st_cli_kind_port, "port_id", "remove_router_interface", err);
 }
 
 /* ---- the table ---- */
@@ -439,13 +396,8 @@ static const struct st_cli_option unset_opts[] = {
     ST_CLI_OPTIONS_END,
 };
 
-static const struct st_cli_arg create_args[] = {{"<name>", "New router name", 0}, {NULL, NULL, 0}};
-static const struct st_cli_arg show_args[] = {{"<router>", "Router to display (name or ID)", 0},
-                                              {NULL, NULL, 0}};
 static const struct st_cli_arg set_args[] = {{"<router>", "Router to modify (name or ID)", 0},
                                              {NULL, NULL, 0}};
-static const struct st_cli_arg delete_args[] = {
-    {"<router>", "Router(s) to delete (name or ID)", ST_CLI_ARG_MULTI}, {NULL, NULL, 0}};
 static const struct st_cli_arg add_subnet_args[] = {
     {"<router>", "Router to which subnet will be added (name or ID)", 0},
     {"<subnet>", "Subnet to be added (name or ID)", 0},
@@ -468,16 +420,20 @@ const struct st_cli_command st_cli_router_commands[] = {
      run_add_port},
     {"router add subnet", "Add a subnet to a router", NULL, NULL, add_subnet_args,
      ST_CLI_NEUTRON_CMD, run_add_subnet},
-    {"router create", "Create a new router", NULL, create_opts, create_args, ST_CLI_NEUTRON_SHOW,
-     run_create},
-    {"router delete", "Delete router(s)", NULL, NULL, delete_args, ST_CLI_NEUTRON_CMD, run_delete},
+    {"router create", "Create a new router", NULL, create_opts,
+     ST_CLI_NEUTRON_ARG("<name>", "New router name", 0), ST_CLI_NEUTRON_SHOW, run_create},
+    {"router delete", "Delete router(s)", NULL, NULL,
+     ST_CLI_NEUTRON_ARG("<router>", "Router(s) to delete (name or ID)", ST_CLI_ARG_MULTI),
+     ST_CLI_NEUTRON_CMD, run_delete},
     {"router list", "List routers", NULL, list_opts, NULL, ST_CLI_NEUTRON_LIST, run_list},
     {"router remove port", "Remove a port from a router", NULL, NULL, remove_port_args,
      ST_CLI_NEUTRON_CMD, run_remove_port},
     {"router remove subnet", "Remove a subnet from a router", NULL, NULL, remove_subnet_args,
      ST_CLI_NEUTRON_CMD, run_remove_subnet},
     {"router set", "Set router properties", NULL, set_opts, set_args, ST_CLI_NEUTRON_CMD, run_set},
-    {"router show", "Display router details", NULL, NULL, show_args, ST_CLI_NEUTRON_SHOW, run_show},
+    {"router show", "Display router details", NULL, NULL,
+     ST_CLI_NEUTRON_ARG("<router>", "Router to display (name or ID)", 0), ST_CLI_NEUTRON_SHOW,
+     run_show},
     {"router unset", "Unset router properties", NULL, unset_opts, set_args, ST_CLI_NEUTRON_CMD,
      run_unset},
     {NULL, NULL, NULL, NULL, NULL, 0, NULL},

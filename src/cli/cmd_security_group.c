@@ -48,17 +48,11 @@ static int run_create(struct st_cli_ctx *ctx, struct st_err **err)
     st_autoptr(json_t) attrs =
         json_pack("{s:s,s:s}", "name", name, "description", description ? description : name);
     st_cli_neutron_flag_pair(ctx, attrs, "stateful", "stateful", "stateless");
-    st_autofree char *project = NULL;
-    int r = st_cli_neutron_project_id(ctx, &project, err);
+    int r = st_cli_neutron_project_attr(ctx, attrs, err);
     if (r < 0)
         return r;
-    if (project)
-        json_object_set_new(attrs, "project_id", json_string(project));
-    st_autoptr(json_t) group = NULL;
-    r = st_cli_neutron_create(ctx, &st_cli_kind_security_group, attrs, &group, err);
-    if (r < 0)
-        return st_cli_neutron_sdk_error(err, r);
-    return st_cli_neutron_show(ctx, group_fields, group, err);
+    return st_cli_neutron_create_show(ctx, &st_cli_kind_security_group, attrs, group_fields,
+                                      ST_CLI_NEUTRON_SDK_ERRORS, err);
 }
 
 static int run_list(struct st_cli_ctx *ctx, struct st_err **err)
@@ -68,40 +62,38 @@ static int run_list(struct st_cli_ctx *ctx, struct st_err **err)
     static const char *const fields[] = {"id", "name", "description", "project_id", "tags"};
     for (size_t i = 0; i < ST_ARRAY_SIZE(fields); i++)
         st_cli_neutron_query_add(&q, "fields", fields[i]);
-    st_autofree char *project = NULL;
-    st_autoptr(json_t) groups = NULL;
-    int r = st_cli_neutron_project_id(ctx, &project, err);
-    if (r == 0 && project)
-        st_cli_neutron_query_add(&q, "project_id", project);
-    if (r == 0)
-        r = st_cli_neutron_get_list(ctx, &st_cli_kind_security_group, q.text, &groups, err);
-    st_cli_neutron_query_clear(&q);
-    if (r < 0)
+    int r = st_cli_neutron_query_project(ctx, &q, err);
+    if (r < 0) {
+        st_cli_neutron_query_clear(&q);
         return r;
-    return st_cli_neutron_list(ctx, list_fields, ST_ARRAY_SIZE(list_fields), groups, err);
+    }
+    return st_cli_neutron_list_print(ctx, &st_cli_kind_security_group, &q, list_fields,
+                                     ST_ARRAY_SIZE(list_fields), err);
 }
 
 static int run_show(struct st_cli_ctx *ctx, struct st_err **err)
 {
-    st_autoptr(json_t) group = NULL;
-    int r = st_cli_find(ctx, &st_cli_kind_security_group, ctx->args.pos[0], &group, err);
-    if (r < 0)
-        return st_cli_neutron_sdk_error(err, r);
-    return st_cli_neutron_show(ctx, group_fields, group, err);
+    return st_cli_neutron_run_show(ctx, &st_cli_kind_security_group, group_fields,
+                                   ST_CLI_NEUTRON_SDK_ERRORS, err);
+}
+
+static int set_attrs(struct st_cli_ctx *ctx, const json_t *group, json_t *attrs, void *data,
+                     struct st_err **err)
+{
+    (void)group;
+    (void)data;
+    (void)err;
+    st_cli_neutron_string_option(ctx, attrs, "name", "name");
+    st_cli_neutron_string_option(ctx, attrs, "description", "description");
+    st_cli_neutron_flag_pair(ctx, attrs, "stateful", "stateful", "stateless");
+    return 0;
 }
 
 static int run_set(struct st_cli_ctx *ctx, struct st_err **err)
 {
-    st_autoptr(json_t) group = NULL;
-    int r = st_cli_find(ctx, &st_cli_kind_security_group, ctx->args.pos[0], &group, err);
-    if (r < 0)
-        return r;
-    st_autoptr(json_t) attrs = json_object();
-    st_cli_neutron_string_option(ctx, attrs, "name", "name");
-    st_cli_neutron_string_option(ctx, attrs, "description", "description");
-    st_cli_neutron_flag_pair(ctx, attrs, "stateful", "stateful", "stateless");
     /* sent even when empty, as openstack does */
-    return st_cli_neutron_update(ctx, &st_cli_kind_security_group, group, attrs, NULL, err);
+    return st_cli_neutron_run_set(ctx, &st_cli_kind_security_group, set_attrs, NULL,
+                                  ST_CLI_NEUTRON_SEND_EMPTY, err);
 }
 
 static int run_delete(struct st_cli_ctx *ctx, struct st_err **err)
@@ -137,25 +129,19 @@ static const struct st_cli_option set_opts[] = {
     ST_CLI_OPTIONS_END,
 };
 
-static const struct st_cli_arg create_args[] = {{"<name>", "New security group name", 0},
-                                                {NULL, NULL, 0}};
-static const struct st_cli_arg show_args[] = {
-    {"<group>", "Security group to display (name or ID)", 0}, {NULL, NULL, 0}};
-static const struct st_cli_arg set_args[] = {
-    {"<group>", "Security group to modify (name or ID)", 0}, {NULL, NULL, 0}};
-static const struct st_cli_arg delete_args[] = {
-    {"<group>", "Security group(s) to delete (name or ID)", ST_CLI_ARG_MULTI}, {NULL, NULL, 0}};
-
 const struct st_cli_command st_cli_security_group_commands[] = {
-    {"security group create", "Create a new security group", NULL, create_opts, create_args,
-     ST_CLI_NEUTRON_SHOW, run_create},
-    {"security group delete", "Delete security group(s)", NULL, NULL, delete_args,
+    {"security group create", "Create a new security group", NULL, create_opts,
+     ST_CLI_NEUTRON_ARG("<name>", "New security group name", 0), ST_CLI_NEUTRON_SHOW, run_create},
+    {"security group delete", "Delete security group(s)", NULL, NULL,
+     ST_CLI_NEUTRON_ARG("<group>", "Security group(s) to delete (name or ID)", ST_CLI_ARG_MULTI),
      ST_CLI_NEUTRON_CMD, run_delete},
     {"security group list", "List security groups", NULL, list_opts, NULL, ST_CLI_NEUTRON_LIST,
      run_list},
-    {"security group set", "Set security group properties", NULL, set_opts, set_args,
-     ST_CLI_NEUTRON_CMD, run_set},
-    {"security group show", "Display security group details", NULL, NULL, show_args,
+    {"security group set", "Set security group properties", NULL, set_opts,
+     ST_CLI_NEUTRON_ARG("<group>", "Security group to modify (name or ID)", 0), ST_CLI_NEUTRON_CMD,
+     run_set},
+    {"security group show", "Display security group details", NULL, NULL,
+     ST_CLI_NEUTRON_ARG("<group>", "Security group to display (name or ID)", 0),
      ST_CLI_NEUTRON_SHOW, run_show},
     {NULL, NULL, NULL, NULL, NULL, 0, NULL},
 };

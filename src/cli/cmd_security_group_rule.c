@@ -161,9 +161,7 @@ static int run_create(struct st_cli_ctx *ctx, struct st_err **err)
         return st_cli_neutron_sdk_error(err, r);
 
     /* the protocol in lower case; "any" (the default) is null */
-    st_autofree char *protocol = st_strdup(st_cli_args_get(a, "protocol"));
-    for (char *p = protocol; p && *p; p++)
-        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+    st_autofree char *protocol = st_cli_neutron_lower(st_cli_args_get(a, "protocol"));
     if (protocol && strcmp(protocol, "any") == 0) {
         free(protocol);
         protocol = NULL;
@@ -213,16 +211,10 @@ static int run_create(struct st_cli_ctx *ctx, struct st_err **err)
                             json_string(strcmp(ethertype, "IPv4") == 0 ? "0.0.0.0/0" : "::/0"));
     }
     json_object_set_new(attrs, "security_group_id", json_string(group_id));
-    st_autofree char *project = NULL;
-    if ((r = st_cli_neutron_project_id(ctx, &project, err)) < 0)
+    if ((r = st_cli_neutron_project_attr(ctx, attrs, err)) < 0)
         return r;
-    if (project)
-        json_object_set_new(attrs, "project_id", json_string(project));
-    st_autoptr(json_t) rule = NULL;
-    r = st_cli_neutron_create(ctx, &st_cli_kind_security_group_rule, attrs, &rule, err);
-    if (r < 0)
-        return st_cli_neutron_sdk_error(err, r);
-    return st_cli_neutron_show(ctx, rule_fields, rule, err);
+    return st_cli_neutron_create_show(ctx, &st_cli_kind_security_group_rule, attrs, rule_fields,
+                                      ST_CLI_NEUTRON_SDK_ERRORS, err);
 }
 
 static int run_list(struct st_cli_ctx *ctx, struct st_err **err)
@@ -243,12 +235,9 @@ static int run_list(struct st_cli_ctx *ctx, struct st_err **err)
         st_cli_neutron_query_add(&q, "direction", "ingress");
     if (st_cli_args_flag(a, "egress"))
         st_cli_neutron_query_add(&q, "direction", "egress");
-    if (st_cli_args_get(a, "protocol")) {
-        st_autofree char *protocol = st_strdup(st_cli_args_get(a, "protocol"));
-        for (char *p = protocol; *p; p++)
-            *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+    st_autofree char *protocol = st_cli_neutron_lower(st_cli_args_get(a, "protocol"));
+    if (protocol)
         st_cli_neutron_query_add(&q, "protocol", protocol);
-    }
     st_autoptr(json_t) rules = NULL;
     r = st_cli_neutron_get_list(ctx, &st_cli_kind_security_group_rule, q.text, &rules, err);
     st_cli_neutron_query_clear(&q);
@@ -329,24 +318,19 @@ static const struct st_cli_option list_opts[] = {
     ST_CLI_OPTIONS_END,
 };
 
-static const struct st_cli_arg create_args[] = {
-    {"<group>", "Create rule in this security group (name or ID)", 0}, {NULL, NULL, 0}};
-static const struct st_cli_arg list_args[] = {
-    {"<group>", "List all rules in this security group (name or ID)", ST_CLI_ARG_OPTIONAL},
-    {NULL, NULL, 0}};
-static const struct st_cli_arg show_args[] = {
-    {"<rule>", "Security group rule to display (ID only)", 0}, {NULL, NULL, 0}};
-static const struct st_cli_arg delete_args[] = {
-    {"<rule>", "Security group rule(s) to delete (ID only)", ST_CLI_ARG_MULTI}, {NULL, NULL, 0}};
-
 const struct st_cli_command st_cli_security_group_rule_commands[] = {
     {"security group rule create", "Create a new security group rule", NULL, create_opts,
-     create_args, ST_CLI_NEUTRON_SHOW, run_create},
-    {"security group rule delete", "Delete security group rule(s)", NULL, NULL, delete_args,
+     ST_CLI_NEUTRON_ARG("<group>", "Create rule in this security group (name or ID)", 0),
+     ST_CLI_NEUTRON_SHOW, run_create},
+    {"security group rule delete", "Delete security group rule(s)", NULL, NULL,
+     ST_CLI_NEUTRON_ARG("<rule>", "Security group rule(s) to delete (ID only)", ST_CLI_ARG_MULTI),
      ST_CLI_NEUTRON_CMD, run_delete},
-    {"security group rule list", "List security group rules", NULL, list_opts, list_args,
+    {"security group rule list", "List security group rules", NULL, list_opts,
+     ST_CLI_NEUTRON_ARG("<group>", "List all rules in this security group (name or ID)",
+                        ST_CLI_ARG_OPTIONAL),
      ST_CLI_NEUTRON_LIST, run_list},
-    {"security group rule show", "Display security group rule details", NULL, NULL, show_args,
+    {"security group rule show", "Display security group rule details", NULL, NULL,
+     ST_CLI_NEUTRON_ARG("<rule>", "Security group rule to display (ID only)", 0),
      ST_CLI_NEUTRON_SHOW, run_show},
     {NULL, NULL, NULL, NULL, NULL, 0, NULL},
 };

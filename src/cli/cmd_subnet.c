@@ -62,18 +62,6 @@ static const struct st_cli_nfield list_fields[] = {
 static const char *const pool_keys[] = {"start", "end", NULL};
 static const char *const route_keys[] = {"destination", "gateway", NULL};
 
-static json_t *strings_of(struct st_cli_ctx *ctx, const char *option)
-{
-    char *const *v;
-    size_t n = st_cli_args_all(&ctx->args, option, &v);
-    if (n == 0)
-        return NULL;
-    json_t *list = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(list, json_string(v[i]));
-    return list;
-}
-
 /* Appends the items of the subnet's field after the new ones, as "subnet
  * set" adds to what is there (unless --no-<what> cleared it). */
 static void append_existing(json_t *list, const json_t *subnet, const char *key)
@@ -86,7 +74,7 @@ static void append_existing(json_t *list, const json_t *subnet, const char *key)
 /* _get_attrs after the create-only fields: gateway, pools, DHCP, DNS,
  * routes, service types, description; with subnet (set), the lists add to
  * the subnet's. Returns 0 or -errno. */
-static int subnet_attrs(struct st_cli_ctx *ctx, json_t *attrs, const json_t *subnet,
+static int subnet_attrs(struct st_cli_ctx *ctx, const json_t *subnet, json_t *attrs,
                         struct st_err **err)
 {
     const char *gateway = st_cli_args_get(&ctx->args, "gateway");
@@ -98,9 +86,7 @@ static int subnet_attrs(struct st_cli_ctx *ctx, json_t *attrs, const json_t *sub
         if (strcasecmp(gateway, "none") == 0)
             json_object_set_new(attrs, "gateway_ip", json_null());
         else if (strcasecmp(gateway, "auto") != 0) {
-            st_autofree char *lower = st_strdup(gateway);
-            for (char *p = lower; *p; p++)
-                *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+            st_autofree char *lower = st_cli_neutron_lower(gateway);
             json_object_set_new(attrs, "gateway_ip", json_string(lower));
         }
     }
@@ -122,35 +108,24 @@ static int subnet_attrs(struct st_cli_ctx *ctx, json_t *attrs, const json_t *sub
     st_cli_neutron_flag_pair(ctx, attrs, "enable_dhcp", "dhcp", "no-dhcp");
     st_cli_neutron_flag_pair(ctx, attrs, "dns_publish_fixed_ip", "dns-publish-fixed-ip",
                              "no-dns-publish-fixed-ip");
-    json_t *dns = strings_of(ctx, "dns-nameserver");
+    json_t *dns = st_cli_neutron_strings_option(ctx, attrs, "dns_nameservers", "dns-nameserver");
     if (dns) {
         if (set && !st_cli_args_flag(&ctx->args, "no-dns-nameservers"))
             append_existing(dns, subnet, "dns_nameservers");
-        json_object_set_new(attrs, "dns_nameservers", dns);
     } else if (st_cli_args_flag(&ctx->args, "no-dns-nameservers")) {
         json_object_set_new(attrs, "dns_nameservers", json_array());
     }
     if (json_array_size(routes) > 0) {
-        /* the API's name for the next hop */
-        size_t i;
-        json_t *r;
-        json_array_foreach(routes, i, r)
-        {
-            json_object_set(r, "nexthop", json_object_get(r, "gateway"));
-            json_object_del(r, "gateway");
-        }
+        st_cli_neutron_routes_to_api(routes);
         if (set && !st_cli_args_flag(&ctx->args, "no-host-route"))
             append_existing(routes, subnet, "host_routes");
         json_object_set(attrs, "host_routes", routes);
     } else if (st_cli_args_flag(&ctx->args, "no-host-route")) {
         json_object_set_new(attrs, "host_routes", json_array());
     }
-    json_t *types = strings_of(ctx, "service-type");
-    if (types) {
-        if (set)
-            append_existing(types, subnet, "service_types");
-        json_object_set_new(attrs, "service_types", types);
-    }
+    json_t *types = st_cli_neutron_strings_option(ctx, attrs, "service_types", "service-type");
+    if (types && set)
+        append_existing(types, subnet, "service_types");
     st_cli_neutron_string_option(ctx, attrs, "description", "description");
     return 0;
 }
@@ -159,98 +134,64 @@ static int run_create(struct st_cli_ctx *ctx, struct st_err **err)
 {
     const struct st_cli_args *a = &ctx->args;
     st_autoptr(json_t) attrs = json_pack("{s:s}", "name", a->pos[0]);
-    st_autofree char *project = NULL;
-    int r = st_cli_neutron_project_id(ctx, &project, err);
+    int r = st_cli_neutron_project_attr(ctx, attrs, err);
+    if (r == 0)
+        r = st_cli_neutron_id_option(ctx, attrs, "network_id", "network", &st_cli_kind_network,
+                                     err);
     if (r < 0)
         return r;
-    if (project)
-        json_object_set_new(attrs, "project_id", json_string(project));
-    st_autofree char *network_id = NULL;
-    r = st_cli_neutron_find_id(ctx, &st_cli_kind_network, st_cli_args_get(a, "network"),
-                               &network_id, err);
-    if (r < 0)
-        return r;
-    json_object_set_new(attrs, "network_id", json_string(network_id));
     st_cli_neutron_string_option(ctx, attrs, "cidr", "subnet-range");
     const char *version = st_cli_args_get(a, "ip-version");
     json_object_set_new(attrs, "ip_version", json_integer(version ? atoi(version) : 4));
     st_cli_neutron_string_option(ctx, attrs, "ipv6_ra_mode", "ipv6-ra-mode");
     st_cli_neutron_string_option(ctx, attrs, "ipv6_address_mode", "ipv6-address-mode");
-    r = subnet_attrs(ctx, attrs, NULL, err);
+    r = subnet_attrs(ctx, NULL, attrs, err);
     if (r != 0)
         return r;
-    st_autoptr(json_t) subnet = NULL;
-    r = st_cli_neutron_create(ctx, &st_cli_kind_subnet, attrs, &subnet, err);
-    if (r < 0)
-        return r;
-    return st_cli_neutron_show(ctx, subnet_fields, subnet, err);
+    return st_cli_neutron_create_show(ctx, &st_cli_kind_subnet, attrs, subnet_fields, 0, err);
 }
 
 static int run_list(struct st_cli_ctx *ctx, struct st_err **err)
 {
     const struct st_cli_args *a = &ctx->args;
     struct st_cli_neutron_query q = {0};
-    st_autofree char *project = NULL, *network_id = NULL;
-    st_autoptr(json_t) subnets = NULL;
-    int r = 0;
-    if (st_cli_args_get(a, "ip-version"))
-        st_cli_neutron_query_add(&q, "ip_version", st_cli_args_get(a, "ip-version"));
-    if (st_cli_args_flag(a, "dhcp") || st_cli_args_flag(a, "no-dhcp"))
-        st_cli_neutron_query_bool(&q, "enable_dhcp", st_cli_args_flag(a, "dhcp"));
+    st_cli_neutron_query_option(ctx, &q, "ip_version", "ip-version");
+    st_cli_neutron_query_flag_pair(ctx, &q, "enable_dhcp", "dhcp", "no-dhcp");
     char *const *types;
     size_t n = st_cli_args_all(a, "service-type", &types);
     for (size_t i = 0; i < n; i++)
         st_cli_neutron_query_add(&q, "service_types", types[i]);
-    if ((r = st_cli_neutron_project_id(ctx, &project, err)) < 0)
-        goto out;
-    if (project)
-        st_cli_neutron_query_add(&q, "project_id", project);
-    if (st_cli_args_get(a, "network")) {
-        r = st_cli_neutron_find_id(ctx, &st_cli_kind_network, st_cli_args_get(a, "network"),
-                                   &network_id, err);
-        if (r < 0)
-            goto out;
-        st_cli_neutron_query_add(&q, "network_id", network_id);
-    }
-    static const struct {
-        const char *option, *key;
-    } filters[] = {{"gateway", "gateway_ip"}, {"name", "name"}, {"subnet-range", "cidr"}};
-    for (size_t i = 0; i < ST_ARRAY_SIZE(filters); i++)
-        if (st_cli_args_get(a, filters[i].option))
-            st_cli_neutron_query_add(&q, filters[i].key, st_cli_args_get(a, filters[i].option));
-    r = st_cli_neutron_get_list(ctx, &st_cli_kind_subnet, q.text, &subnets, err);
+    int r = st_cli_neutron_query_project(ctx, &q, err);
     if (r == 0)
-        r = st_cli_neutron_list(ctx, list_fields,
-                                st_cli_args_flag(a, "long") ? ST_ARRAY_SIZE(list_fields) : 4,
-                                subnets, err);
-out:
-    st_cli_neutron_query_clear(&q);
-    return r;
+        r = st_cli_neutron_query_id(ctx, &q, "network_id", "network", &st_cli_kind_network, err);
+    if (r < 0) {
+        st_cli_neutron_query_clear(&q);
+        return r;
+    }
+    st_cli_neutron_query_option(ctx, &q, "gateway_ip", "gateway");
+    st_cli_neutron_query_option(ctx, &q, "name", "name");
+    st_cli_neutron_query_option(ctx, &q, "cidr", "subnet-range");
+    return st_cli_neutron_list_print(ctx, &st_cli_kind_subnet, &q, list_fields,
+                                     st_cli_args_flag(a, "long") ? ST_ARRAY_SIZE(list_fields) : 4,
+                                     err);
 }
 
 static int run_show(struct st_cli_ctx *ctx, struct st_err **err)
 {
-    st_autoptr(json_t) subnet = NULL;
-    int r = st_cli_find(ctx, &st_cli_kind_subnet, ctx->args.pos[0], &subnet, err);
-    if (r < 0)
-        return r;
-    return st_cli_neutron_show(ctx, subnet_fields, subnet, err);
+    return st_cli_neutron_run_show(ctx, &st_cli_kind_subnet, subnet_fields, 0, err);
+}
+
+static int set_attrs(struct st_cli_ctx *ctx, const json_t *subnet, json_t *attrs, void *data,
+                     struct st_err **err)
+{
+    (void)data;
+    st_cli_neutron_string_option(ctx, attrs, "name", "name");
+    return subnet_attrs(ctx, subnet, attrs, err);
 }
 
 static int run_set(struct st_cli_ctx *ctx, struct st_err **err)
 {
-    st_autoptr(json_t) subnet = NULL;
-    int r = st_cli_find(ctx, &st_cli_kind_subnet, ctx->args.pos[0], &subnet, err);
-    if (r < 0)
-        return r;
-    st_autoptr(json_t) attrs = json_object();
-    st_cli_neutron_string_option(ctx, attrs, "name", "name");
-    r = subnet_attrs(ctx, attrs, subnet, err);
-    if (r != 0)
-        return r;
-    if (json_object_size(attrs) == 0)
-        return 0;
-    return st_cli_neutron_update(ctx, &st_cli_kind_subnet, subnet, attrs, NULL, err);
+    return st_cli_neutron_run_set(ctx, &st_cli_kind_subnet, set_attrs, NULL, 0, err);
 }
 
 static int run_delete(struct st_cli_ctx *ctx, struct st_err **err)
@@ -323,10 +264,6 @@ static const struct st_cli_option create_opts[] = {
     SERVICE_TYPE_OPTION,
     ST_CLI_OPTIONS_END,
 };
-static const struct st_cli_arg create_args[] = {
-    {"<name>", "New subnet name", 0},
-    {NULL, NULL, 0},
-};
 
 static const struct st_cli_option list_opts[] = {
     ST_CLI_FLAG("long", "List additional fields in output", 0),
@@ -389,25 +326,18 @@ static const struct st_cli_option set_opts[] = {
     ST_CLI_OPTIONS_END,
 };
 
-static const struct st_cli_arg show_args[] = {
-    {"<subnet>", "Subnet to display (name or ID)", 0},
-    {NULL, NULL, 0},
-};
-static const struct st_cli_arg set_args[] = {
-    {"<subnet>", "Subnet to modify (name or ID)", 0},
-    {NULL, NULL, 0},
-};
-static const struct st_cli_arg delete_args[] = {
-    {"<subnet>", "Subnet(s) to delete (name or ID)", ST_CLI_ARG_MULTI},
-    {NULL, NULL, 0},
-};
-
 const struct st_cli_command st_cli_subnet_commands[] = {
-    {"subnet create", "Create a subnet", NULL, create_opts, create_args, ST_CLI_NEUTRON_SHOW,
-     run_create},
-    {"subnet delete", "Delete subnet(s)", NULL, NULL, delete_args, ST_CLI_NEUTRON_CMD, run_delete},
+    {"subnet create", "Create a subnet", NULL, create_opts,
+     ST_CLI_NEUTRON_ARG("<name>", "New subnet name", 0), ST_CLI_NEUTRON_SHOW, run_create},
+    {"subnet delete", "Delete subnet(s)", NULL, NULL,
+     ST_CLI_NEUTRON_ARG("<subnet>", "Subnet(s) to delete (name or ID)", ST_CLI_ARG_MULTI),
+     ST_CLI_NEUTRON_CMD, run_delete},
     {"subnet list", "List subnets", NULL, list_opts, NULL, ST_CLI_NEUTRON_LIST, run_list},
-    {"subnet set", "Set subnet properties", NULL, set_opts, set_args, ST_CLI_NEUTRON_CMD, run_set},
-    {"subnet show", "Display subnet details", NULL, NULL, show_args, ST_CLI_NEUTRON_SHOW, run_show},
+    {"subnet set", "Set subnet properties", NULL, set_opts,
+     ST_CLI_NEUTRON_ARG("<subnet>", "Subnet to modify (name or ID)", 0), ST_CLI_NEUTRON_CMD,
+     run_set},
+    {"subnet show", "Display subnet details", NULL, NULL,
+     ST_CLI_NEUTRON_ARG("<subnet>", "Subnet to display (name or ID)", 0), ST_CLI_NEUTRON_SHOW,
+     run_show},
     {NULL, NULL, NULL, NULL, NULL, 0, NULL},
 };

@@ -212,6 +212,103 @@ int st_cli_neutron_sdk_error(struct st_err **err, int r)
     return st_err_prefix(err, r, "Error while executing command");
 }
 
+int st_cli_neutron_list_where(struct st_cli_ctx *ctx, const struct st_cli_kind *kind,
+                              const char *key, const char *value, json_t **ret, struct st_err **err)
+{
+    struct st_cli_neutron_query q = {0};
+    st_cli_neutron_query_add(&q, key, value);
+    int r = st_cli_neutron_get_list(ctx, kind, q.text, ret, err);
+    st_cli_neutron_query_clear(&q);
+    return r;
+}
+
+int st_cli_neutron_router_ports(struct st_cli_ctx *ctx, const json_t *router, json_t **ret,
+                                struct st_err **err)
+{
+    st_autoptr(json_t) ports = NULL;
+    int r = st_cli_neutron_list_where(ctx, &st_cli_kind_port, "device_id", st_cli_str(router, "id"),
+                                      &ports, err);
+    if (r < 0)
+        return r;
+    st_autoptr(json_t) interfaces = json_array();
+    size_t i;
+    json_t *port;
+    json_array_foreach(ports, i, port)
+    {
+        if (strcmp(st_cli_str(port, "device_owner"), "network:router_gateway") != 0)
+            json_array_append(interfaces, port);
+    }
+    *ret = st_steal(&interfaces);
+    return 0;
+}
+
+int st_cli_neutron_router_interface(struct st_cli_ctx *ctx, const json_t *router,
+                                    const char *action, const char *key, const char *id,
+                                    struct st_err **err)
+{
+    st_autofree char *suffix = st_sprintf("/%s", action);
+    st_autofree char *path = st_cli_object_path(&st_cli_kind_router, router, suffix);
+    st_autoptr(json_t) body = json_pack("{s:s}", key, id);
+    return st_cli_neutron_call(ctx, "PUT", path, body, NULL, err);
+}
+
+/* ---- the commands' skeletons ---- */
+
+static int sdk_error_if(unsigned flags, struct st_err **err, int r)
+{
+    return flags & ST_CLI_NEUTRON_SDK_ERRORS ? st_cli_neutron_sdk_error(err, r) : r;
+}
+
+int st_cli_neutron_create_show(struct st_cli_ctx *ctx, const struct st_cli_kind *kind,
+                               const json_t *attrs, const struct st_cli_nfield *fields,
+                               unsigned flags, struct st_err **err)
+{
+    st_autoptr(json_t) obj = NULL;
+    int r = st_cli_neutron_create(ctx, kind, attrs, &obj, err);
+    if (r < 0)
+        return sdk_error_if(flags, err, r);
+    return st_cli_neutron_show(ctx, fields, obj, err);
+}
+
+int st_cli_neutron_run_show(struct st_cli_ctx *ctx, const struct st_cli_kind *kind,
+                            const struct st_cli_nfield *fields, unsigned flags, struct st_err **err)
+{
+    st_autoptr(json_t) obj = NULL;
+    int r = st_cli_find(ctx, kind, ctx->args.pos[0], &obj, err);
+    if (r < 0)
+        return sdk_error_if(flags, err, r);
+    return st_cli_neutron_show(ctx, fields, obj, err);
+}
+
+int st_cli_neutron_run_set(struct st_cli_ctx *ctx, const struct st_cli_kind *kind,
+                           st_cli_neutron_attrs_fn *fill, void *data, unsigned flags,
+                           struct st_err **err)
+{
+    st_autoptr(json_t) obj = NULL;
+    int r = st_cli_find(ctx, kind, ctx->args.pos[0], &obj, err);
+    if (r < 0)
+        return r;
+    st_autoptr(json_t) attrs = json_object();
+    r = fill(ctx, obj, attrs, data, err);
+    if (r != 0)
+        return r;
+    if (json_object_size(attrs) == 0 && !(flags & ST_CLI_NEUTRON_SEND_EMPTY))
+        return 0;
+    return st_cli_neutron_update(ctx, kind, obj, attrs, NULL, err);
+}
+
+int st_cli_neutron_list_print(struct st_cli_ctx *ctx, const struct st_cli_kind *kind,
+                              struct st_cli_neutron_query *q, const struct st_cli_nfield *fields,
+                              size_t n, struct st_err **err)
+{
+    st_autoptr(json_t) objects = NULL;
+    int r = st_cli_neutron_get_list(ctx, kind, q->text, &objects, err);
+    st_cli_neutron_query_clear(q);
+    if (r < 0)
+        return r;
+    return st_cli_neutron_list(ctx, fields, n, objects, err);
+}
+
 /* ---- queries ---- */
 
 void st_cli_neutron_query_add(struct st_cli_neutron_query *q, const char *key, const char *value)
@@ -232,6 +329,50 @@ void st_cli_neutron_query_clear(struct st_cli_neutron_query *q)
 {
     free(q->text);
     q->text = NULL;
+}
+
+void st_cli_neutron_query_option(struct st_cli_ctx *ctx, struct st_cli_neutron_query *q,
+                                 const char *key, const char *option)
+{
+    const char *v = st_cli_args_get(&ctx->args, option);
+    if (v)
+        st_cli_neutron_query_add(q, key, v);
+}
+
+void st_cli_neutron_query_flag_pair(struct st_cli_ctx *ctx, struct st_cli_neutron_query *q,
+                                    const char *key, const char *on, const char *off)
+{
+    if (st_cli_args_flag(&ctx->args, on) || st_cli_args_flag(&ctx->args, off))
+        st_cli_neutron_query_bool(q, key, st_cli_args_flag(&ctx->args, on));
+}
+
+/* The ID of --<option>'s object, or NULL (and 0) when it is absent. */
+static int option_id(struct st_cli_ctx *ctx, const char *option, const struct st_cli_kind *kind,
+                     char **ret, struct st_err **err)
+{
+    const char *value = st_cli_args_get(&ctx->args, option);
+    *ret = NULL;
+    return value ? st_cli_neutron_find_id(ctx, kind, value, ret, err) : 0;
+}
+
+int st_cli_neutron_query_id(struct st_cli_ctx *ctx, struct st_cli_neutron_query *q, const char *key,
+                            const char *option, const struct st_cli_kind *kind, struct st_err **err)
+{
+    st_autofree char *id = NULL;
+    int r = option_id(ctx, option, kind, &id, err);
+    if (id)
+        st_cli_neutron_query_add(q, key, id);
+    return r;
+}
+
+int st_cli_neutron_query_project(struct st_cli_ctx *ctx, struct st_cli_neutron_query *q,
+                                 struct st_err **err)
+{
+    st_autofree char *project = NULL;
+    int r = st_cli_neutron_project_id(ctx, &project, err);
+    if (project)
+        st_cli_neutron_query_add(q, "project_id", project);
+    return r;
 }
 
 /* ---- options ---- */
@@ -354,6 +495,31 @@ void st_cli_neutron_string_option(struct st_cli_ctx *ctx, json_t *attrs, const c
         json_object_set_new(attrs, key, json_string(v));
 }
 
+json_t *st_cli_neutron_strings_option(struct st_cli_ctx *ctx, json_t *attrs, const char *key,
+                                      const char *option)
+{
+    char *const *values;
+    size_t n = st_cli_args_all(&ctx->args, option, &values);
+    if (n == 0)
+        return NULL;
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, json_string(values[i]));
+    json_object_set_new(attrs, key, list);
+    return list;
+}
+
+int st_cli_neutron_id_option(struct st_cli_ctx *ctx, json_t *attrs, const char *key,
+                             const char *option, const struct st_cli_kind *kind,
+                             struct st_err **err)
+{
+    st_autofree char *id = NULL;
+    int r = option_id(ctx, option, kind, &id, err);
+    if (id)
+        json_object_set_new(attrs, key, json_string(id));
+    return r;
+}
+
 int st_cli_neutron_project_id(struct st_cli_ctx *ctx, char **ret, struct st_err **err)
 {
     *ret = NULL;
@@ -366,4 +532,58 @@ int st_cli_neutron_project_id(struct st_cli_ctx *ctx, char **ret, struct st_err 
     if (r == 0)
         *ret = st_strdup(st_cli_identity_str(p, "id"));
     return r;
+}
+
+int st_cli_neutron_project_attr(struct st_cli_ctx *ctx, json_t *attrs, struct st_err **err)
+{
+    st_autofree char *project = NULL;
+    int r = st_cli_neutron_project_id(ctx, &project, err);
+    if (project)
+        json_object_set_new(attrs, "project_id", json_string(project));
+    return r;
+}
+
+int st_cli_neutron_fixed_ips(struct st_cli_ctx *ctx, const json_t *specs, bool keep_empty_address,
+                             json_t **ret, struct st_err **err)
+{
+    st_autoptr(json_t) ips = json_array();
+    size_t i;
+    json_t *spec;
+    json_array_foreach(specs, i, spec)
+    {
+        json_t *ip = json_object();
+        json_array_append_new(ips, ip);
+        const char *subnet = st_cli_str(spec, "subnet");
+        if (*subnet) {
+            st_autofree char *id = NULL;
+            int r = st_cli_neutron_find_id(ctx, &st_cli_kind_subnet, subnet, &id, err);
+            if (r < 0)
+                return r;
+            json_object_set_new(ip, "subnet_id", json_string(id));
+        }
+        json_t *address = json_object_get(spec, "ip-address");
+        if (address && (keep_empty_address || *json_string_value(address)))
+            json_object_set(ip, "ip_address", address);
+    }
+    *ret = st_steal(&ips);
+    return 0;
+}
+
+void st_cli_neutron_routes_to_api(json_t *routes)
+{
+    size_t i;
+    json_t *route;
+    json_array_foreach(routes, i, route)
+    {
+        json_object_set(route, "nexthop", json_object_get(route, "gateway"));
+        json_object_del(route, "gateway");
+    }
+}
+
+char *st_cli_neutron_lower(const char *s)
+{
+    char *lower = s ? st_strdup(s) : NULL;
+    for (char *p = lower; p && *p; p++)
+        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+    return lower;
 }
