@@ -52,6 +52,15 @@ int net_unclaim(struct st_kv *kv, const char *key, struct st_err **err)
     return st_err_prefix(err, r, "releasing %s", key);
 }
 
+void net_unclaim_all(struct st_kv *kv, const char *prefix)
+{
+    st_autoptr(st_kv_list) l = NULL;
+    if (st_kv_list(kv, prefix, NULL, 0, &l, NULL) < 0)
+        return;
+    for (size_t i = 0; i < l->count; i++)
+        st_kv_delete(kv, l->entries[i].key, ST_KV_ANY, NULL, NULL);
+}
+
 /* A mark older than this was left by a delete that died half-way: void. */
 #define MARK_TTL_S 30
 

@@ -1,8 +1,9 @@
 /* What every file of the network service shares: Neutron's common document
  * fields, reading and writing documents with compare-and-swap, who sees
  * what (project scoping, shared and external networks), Neutron's equality
- * filters, the API shape of a document, and IPv4 text <-> number. Kept in
- * one place so that networks, subnets, ports, groups and routers answer
+ * filters, the API shape of a document, the API's get, list and
+ * read-modify-write update of one, and IPv4 text <-> number. Kept in one
+ * place so that networks, subnets, ports, groups and routers answer
  * alike. */
 #include "network/network-priv.h"
 
@@ -121,6 +122,74 @@ int net_doc_list(struct st_kv *kv, const char *prefix, json_t **ret, struct st_e
     }
     *ret = st_steal(&out);
     return 0;
+}
+
+int net_doc_get_visible(struct st_kv *kv, const struct st_network_caller *who, const char *prefix,
+                        const char *id, json_t **ret, int64_t *ret_rev, struct st_err **err)
+{
+    st_autoptr(json_t) doc = NULL;
+    int r = net_doc_get(kv, prefix, id, &doc, ret_rev, err);
+    if (r == 0 && !net_visible(who, doc))
+        return -ENOENT;
+    if (r < 0)
+        return r;
+    *ret = st_steal(&doc);
+    return 0;
+}
+
+int net_doc_list_visible(struct st_kv *kv, const struct st_network_caller *who, const char *prefix,
+                         json_t *filters, json_t **ret, struct st_err **err)
+{
+    st_autoptr(json_t) all = NULL;
+    int r = net_doc_list(kv, prefix, &all, err);
+    if (r < 0)
+        return r;
+    json_t *out = json_array();
+    size_t i;
+    json_t *doc;
+    json_array_foreach(all, i, doc)
+    {
+        if (net_list_visible(who, doc) && net_filter_match(doc, filters))
+            json_array_append_new(out, net_public(doc));
+    }
+    *ret = out;
+    return 0;
+}
+
+int net_doc_show(struct st_kv *kv, const struct st_network_caller *who,
+                 const struct net_doc_kind *kind, const char *id, json_t **ret, struct st_err **err)
+{
+    st_autoptr(json_t) doc = NULL;
+    int r = kind->read(kv, who, id, &doc, NULL, err);
+    if (r < 0)
+        return r;
+    *ret = net_public(doc);
+    return 0;
+}
+
+int net_doc_update(struct st_kv *kv, const struct st_network_caller *who,
+                   const struct net_doc_kind *kind, const char *id, json_t *req,
+                   net_doc_edit_fn *edit, json_t **ret, struct st_err **err)
+{
+    for (int attempt = 0; attempt < kind->attempts; attempt++) {
+        st_autoptr(json_t) doc = NULL;
+        int64_t rev = 0;
+        int r;
+        if ((r = kind->read(kv, who, id, &doc, &rev, err)) < 0 ||
+            (r = edit(kv, who, doc, req, err)) < 0)
+            return r;
+        r = net_doc_put(kv, kind->prefix, doc, rev, err);
+        if (r == -ECANCELED) {
+            st_err_clear(err);
+            continue;
+        }
+        if (r < 0)
+            return r;
+        if (ret)
+            *ret = st_steal(&doc);
+        return 0;
+    }
+    return st_err_set(err, kind->busy, "%s %s kept changing; try again", kind->noun, id);
 }
 
 static bool is_true(json_t *doc, const char *key)

@@ -23,6 +23,9 @@ static inline uint32_t net_prefix_mask(int prefixlen)
 int net_claim(struct st_kv *kv, const char *key, const char *owner, struct st_err **err);
 /* Deletes key; absent is fine (idempotent). */
 int net_unclaim(struct st_kv *kv, const char *key, struct st_err **err);
+/* Deletes every key under prefix (the claims of a network or subnet that
+ * is going, leftovers of ports that died half-way included); best effort. */
+void net_unclaim_all(struct st_kv *kv, const char *prefix);
 
 /* VNIs (vni.c): the lowest free VNI of [ST_NETWORK_VNI_MIN,
  * ST_NETWORK_VNI_MAX], or `want` when non-zero (-EEXIST "Unable to create
@@ -65,6 +68,8 @@ int net_ports_where(struct st_kv *kv, const char *key, const char *value, json_t
 /* "Invalid input for <field>. Reason: '<value>' exceeds maximum length of
  * <max>." for name and description, when present in req. */
 int net_check_text(json_t *req, const char *field, size_t max, struct st_err **err);
+/* An update's text field: req's value (null: "") into doc, when present. */
+void net_set_text(json_t *doc, json_t *req, const char *field);
 /* Neutron refuses a project_id/tenant_id other than the caller's unless
  * the caller is an admin; *ret_project: the project that will own it. */
 int net_owner(const struct st_network_caller *who, json_t *req, const char **ret_project,

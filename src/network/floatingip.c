@@ -24,17 +24,14 @@ static int not_found(const char *id, struct st_err **err)
 static int read_fip(struct st_kv *kv, const struct st_network_caller *who, const char *id,
                     json_t **ret, int64_t *ret_rev, struct st_err **err)
 {
-    if (!l3_id_ok(id))
-        return not_found(id, err);
-    st_autoptr(json_t) doc = NULL;
-    int r = net_doc_get(kv, ST_NETWORK_FIPS_PREFIX, id, &doc, ret_rev, err);
-    if (r == -ENOENT || (r == 0 && !net_visible(who, doc)))
-        return not_found(id, err);
-    if (r < 0)
-        return r;
-    *ret = st_steal(&doc);
-    return 0;
+    int r = l3_id_ok(id)
+                ? net_doc_get_visible(kv, who, ST_NETWORK_FIPS_PREFIX, id, ret, ret_rev, err)
+                : -ENOENT;
+    return r == -ENOENT ? not_found(id, err) : r;
 }
+
+static const struct net_doc_kind fip_kind = {ST_NETWORK_FIPS_PREFIX, read_fip, L3_CAS_ATTEMPTS,
+                                             -ECANCELED, "floating IP"};
 
 /* The port's IPv4 address to associate: `want`, or its only one. */
 static int pick_fixed_ip(json_t *port, const char *want, const char **ret_ip,
@@ -109,8 +106,8 @@ static int associate(struct st_kv *kv, const struct st_network_caller *who, json
     const char *port_id = l3_str(req, "port_id"), *fip_id = l3_str(doc, "id");
     const char *net_id = l3_str(doc, "floating_network_id");
     st_autoptr(json_t) port = NULL;
-    int r = net_doc_get(kv, ST_NETWORK_PORTS_PREFIX, port_id, &port, NULL, err);
-    if (r == -ENOENT || (r == 0 && !net_visible(who, port)))
+    int r = net_doc_get_visible(kv, who, ST_NETWORK_PORTS_PREFIX, port_id, &port, NULL, err);
+    if (r == -ENOENT)
         return st_err_set(err, -ENOENT, "Port %s could not be found.", port_id);
     if (r < 0)
         return r;
@@ -209,15 +206,9 @@ int st_floatingip_create(struct st_kv *kv, const struct st_network_caller *who, 
     const char *want_ip = l3_str(req, "floating_ip_address");
     if (want_ip && !who->is_admin)
         return st_err_set(err, -EPERM, "Only admins may choose a floating IP address.");
-    const char *project = who->project_id;
-    const char *asked =
-        l3_str(req, "project_id") ? l3_str(req, "project_id") : l3_str(req, "tenant_id");
-    if (asked && !l3_streq(asked, project)) {
-        if (!who->is_admin)
-            return st_err_set(err, -EPERM,
-                              "Only admins may create a floating IP for another project.");
-        project = asked;
-    }
+    const char *project = NULL;
+    if ((r = l3_owner(who, req, "a floating IP", &project, err)) < 0)
+        return r;
     st_autoptr(json_t) net = NULL;
     r = net_doc_get(kv, ST_NETWORK_NETWORKS_PREFIX, net_id, &net, NULL, err);
     if (r == -ENOENT)
@@ -267,30 +258,26 @@ int st_floatingip_create(struct st_kv *kv, const struct st_network_caller *who, 
 int st_floatingip_get(struct st_kv *kv, const struct st_network_caller *who, const char *id,
                       json_t **ret, struct st_err **err)
 {
-    st_autoptr(json_t) doc = NULL;
-    int r = read_fip(kv, who, id, &doc, NULL, err);
-    if (r < 0)
-        return r;
-    *ret = net_public(doc);
-    return 0;
+    return net_doc_show(kv, who, &fip_kind, id, ret, err);
 }
 
 int st_floatingip_list(struct st_kv *kv, const struct st_network_caller *who, json_t *filters,
                        json_t **ret, struct st_err **err)
 {
-    st_autoptr(json_t) all = NULL;
-    int r = net_doc_list(kv, ST_NETWORK_FIPS_PREFIX, &all, err);
-    if (r < 0)
+    return net_doc_list_visible(kv, who, ST_NETWORK_FIPS_PREFIX, filters, ret, err);
+}
+
+static int apply_update(struct st_kv *kv, const struct st_network_caller *who, json_t *doc,
+                        json_t *req, struct st_err **err)
+{
+    json_t *port = json_object_get(req, "port_id");
+    int r;
+    if (port && json_is_null(port))
+        disassociate(doc);
+    else if (port && (r = associate(kv, who, doc, req, err)) < 0)
         return r;
-    json_t *out = json_array();
-    size_t i;
-    json_t *doc;
-    json_array_foreach(all, i, doc)
-    {
-        if (net_list_visible(who, doc) && net_filter_match(doc, filters))
-            json_array_append_new(out, net_public(doc));
-    }
-    *ret = out;
+    if (l3_str(req, "description"))
+        json_object_set_new(doc, "description", json_string(l3_str(req, "description")));
     return 0;
 }
 
@@ -300,32 +287,14 @@ int st_floatingip_update(struct st_kv *kv, const struct st_network_caller *who, 
     int r = check_request(req, err);
     if (r < 0)
         return r;
-    for (int attempt = 0; attempt < L3_CAS_ATTEMPTS; attempt++) {
-        st_autoptr(json_t) doc = NULL;
-        int64_t rev = 0;
-        if ((r = read_fip(kv, who, id, &doc, &rev, err)) < 0)
-            return r;
-        json_t *port = json_object_get(req, "port_id");
-        if (port && json_is_null(port))
-            disassociate(doc);
-        else if (port && (r = associate(kv, who, doc, req, err)) < 0)
-            return r;
-        if (l3_str(req, "description"))
-            json_object_set_new(doc, "description", json_string(l3_str(req, "description")));
-        r = net_doc_put(kv, ST_NETWORK_FIPS_PREFIX, doc, rev, err);
-        if (r == -ECANCELED) {
-            st_err_clear(err);
-            continue;
-        }
-        if (r < 0)
-            return r;
-        st_log_info("floatingip_update", "id=%s port=%s", id,
-                    l3_str(doc, "port_id") ? l3_str(doc, "port_id") : "-");
-        if (ret)
-            *ret = net_public(doc);
-        return 0;
-    }
-    return st_err_set(err, -ECANCELED, "floating IP %s kept changing; try again", id);
+    st_autoptr(json_t) doc = NULL;
+    if ((r = net_doc_update(kv, who, &fip_kind, id, req, apply_update, &doc, err)) < 0)
+        return r;
+    st_log_info("floatingip_update", "id=%s port=%s", id,
+                l3_str(doc, "port_id") ? l3_str(doc, "port_id") : "-");
+    if (ret)
+        *ret = net_public(doc);
+    return 0;
 }
 
 int st_floatingip_delete(struct st_kv *kv, const struct st_network_caller *who, const char *id,

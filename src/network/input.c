@@ -1,6 +1,7 @@
 /* Checks of request fields that every core resource shares (name and
  * description lengths, booleans, the owning project), worded as Neutron
- * words them so that the openstack CLI shows the familiar message. */
+ * words them so that the openstack CLI shows the familiar message, and
+ * the update of such a text field. */
 #include "network/core-priv.h"
 
 #include <errno.h>
@@ -24,6 +25,13 @@ int net_check_text(json_t *req, const char *field, size_t max, struct st_err **e
                           "Invalid input for %s. Reason: '%s' exceeds maximum length of %zu.",
                           field, s, max);
     return 0;
+}
+
+void net_set_text(json_t *doc, json_t *req, const char *field)
+{
+    json_t *v = json_object_get(req, field);
+    if (v)
+        json_object_set_new(doc, field, json_string(json_string_value(v) ?: ""));
 }
 
 int net_get_bool(json_t *req, const char *field, bool *ret, struct st_err **err)

@@ -4,6 +4,7 @@
  * internal ports) are in network-priv.h. */
 #pragma once
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -39,6 +40,24 @@ static inline bool l3_id_ok(const char *id)
         if (id[i] == '/' || (unsigned char)id[i] < 0x20 || id[i] == 0x7f)
             return false;
     return true;
+}
+
+/* The project a new resource belongs to: the caller's or, for an admin
+ * only, the one the request names (project_id, else tenant_id). what: "a
+ * router", for the refusal's wording. */
+static inline int l3_owner(const struct st_network_caller *who, json_t *req, const char *what,
+                           const char **ret_project, struct st_err **err)
+{
+    const char *project = who->project_id;
+    const char *asked =
+        l3_str(req, "project_id") ? l3_str(req, "project_id") : l3_str(req, "tenant_id");
+    if (asked && !l3_streq(asked, project)) {
+        if (!who->is_admin)
+            return st_err_set(err, -EPERM, "Only admins may create %s for another project.", what);
+        project = asked;
+    }
+    *ret_project = project;
+    return 0;
 }
 
 /* Neutron makes a project's default group on its first call; a caller
@@ -88,6 +107,11 @@ json_t *l3_sg_rule_new(const char *sg_id, const char *project_id, const char *di
  * logged, not returned. (security_group_rule.c) */
 void l3_sg_rules_index(struct st_kv *kv, json_t *sg);
 void l3_sg_rules_unindex(struct st_kv *kv, json_t *sg);
+
+/* Reads a security group the caller may see ("Security group X does not
+ * exist"). (security_group.c) */
+int l3_sg_read(struct st_kv *kv, const struct st_network_caller *who, const char *id, json_t **ret,
+               int64_t *ret_rev, struct st_err **err);
 
 /* Reads a router the caller may see ("Router X could not be found."). */
 int l3_router_read(struct st_kv *kv, const struct st_network_caller *who, const char *id,

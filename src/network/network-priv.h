@@ -28,6 +28,41 @@ int net_doc_put(struct st_kv *kv, const char *prefix, json_t *doc, int64_t expec
 /* Every document under prefix (new array), in key order. */
 int net_doc_list(struct st_kv *kv, const char *prefix, json_t **ret, struct st_err **err);
 
+/* net_doc_get of a document the caller may see (net_visible): one it may
+ * not see is -ENOENT too, err unset either way for the caller to word. */
+int net_doc_get_visible(struct st_kv *kv, const struct st_network_caller *who, const char *prefix,
+                        const char *id, json_t **ret, int64_t *ret_rev, struct st_err **err);
+/* The API's list: the documents under prefix that the caller sees
+ * (net_list_visible) and that match filters, in API shape (new array). */
+int net_doc_list_visible(struct st_kv *kv, const struct st_network_caller *who, const char *prefix,
+                         json_t *filters, json_t **ret, struct st_err **err);
+
+/* Reads id as the caller may see it, with its revision; not found is
+ * worded by the reader, in its resource's words. */
+typedef int net_doc_read_fn(struct st_kv *kv, const struct st_network_caller *who, const char *id,
+                            json_t **ret, int64_t *ret_rev, struct st_err **err);
+/* Applies req to doc (just read); 0 to write it, a negative errno to stop. */
+typedef int net_doc_edit_fn(struct st_kv *kv, const struct st_network_caller *who, json_t *doc,
+                            json_t *req, struct st_err **err);
+/* A kind of document, as net_doc_show and net_doc_update handle it. */
+struct net_doc_kind {
+    const char *prefix;
+    net_doc_read_fn *read;
+    int attempts;     /* reads before giving up on a document others keep writing */
+    int busy;         /* then: this errno, and "<noun> <id> kept changing; try again" */
+    const char *noun; /* "Network", "floating IP" */
+};
+/* The API's get: kind->read, in API shape. */
+int net_doc_show(struct st_kv *kv, const struct st_network_caller *who,
+                 const struct net_doc_kind *kind, const char *id, json_t **ret,
+                 struct st_err **err);
+/* The API's update, a read-modify-write: reads with kind->read, applies
+ * edit, writes with compare-and-swap, and starts again when another writer
+ * got in first. *ret (NULL: not wanted): the document as written. */
+int net_doc_update(struct st_kv *kv, const struct st_network_caller *who,
+                   const struct net_doc_kind *kind, const char *id, json_t *req,
+                   net_doc_edit_fn *edit, json_t **ret, struct st_err **err);
+
 /* Whether the caller sees doc: same project, or admin asking for one item,
  * or a shared / external network. Lists use net_list_visible. */
 bool net_visible(const struct st_network_caller *who, json_t *doc);
@@ -51,8 +86,7 @@ void net_ip_format(uint32_t addr, char buf[16]);
  * network Z." */
 int net_ipam_allocate(struct st_kv *kv, json_t *subnet, const char *want, const char *port_id,
                       char ret_ip[16], struct st_err **err);
-int net_ipam_release(struct st_kv *kv, const char *subnet_id, const char *ip,
-                     struct st_err **err);
+int net_ipam_release(struct st_kv *kv, const char *subnet_id, const char *ip, struct st_err **err);
 
 /* Makes a port without the API's checks, for the service's own ports
  * (router interfaces and gateways, floating IPs): on network_id, an address

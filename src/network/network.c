@@ -23,6 +23,16 @@ static int not_found(struct st_err **err, const char *id)
     return st_err_set(err, -ENOENT, "Network %s could not be found.", id);
 }
 
+static int read_network(struct st_kv *kv, const struct st_network_caller *who, const char *id,
+                        json_t **ret, int64_t *ret_rev, struct st_err **err)
+{
+    int r = net_doc_get_visible(kv, who, ST_NETWORK_NETWORKS_PREFIX, id, ret, ret_rev, err);
+    return r == -ENOENT ? not_found(err, id) : r;
+}
+
+static const struct net_doc_kind network_kind = {ST_NETWORK_NETWORKS_PREFIX, read_network, 50,
+                                                 -EBUSY, "Network"};
+
 static int denied(struct st_err **err, const char *rule)
 {
     return st_err_set(err, -EPERM, "(rule:%s) is disallowed by policy", rule);
@@ -166,31 +176,13 @@ int st_network_create(struct st_kv *kv, const struct st_network_caller *who, jso
 int st_network_get(struct st_kv *kv, const struct st_network_caller *who, const char *id,
                    json_t **ret, struct st_err **err)
 {
-    st_autoptr(json_t) doc = NULL;
-    int r = net_doc_get(kv, ST_NETWORK_NETWORKS_PREFIX, id, &doc, NULL, err);
-    if (r == -ENOENT || (r == 0 && !net_visible(who, doc)))
-        return not_found(err, id);
-    if (r < 0)
-        return r;
-    *ret = net_public(doc);
-    return 0;
+    return net_doc_show(kv, who, &network_kind, id, ret, err);
 }
 
 int st_network_list(struct st_kv *kv, const struct st_network_caller *who, json_t *filters,
                     json_t **ret, struct st_err **err)
 {
-    st_autoptr(json_t) all = NULL;
-    int r = net_doc_list(kv, ST_NETWORK_NETWORKS_PREFIX, &all, err);
-    if (r < 0)
-        return r;
-    json_t *out = json_array();
-    size_t i;
-    json_t *doc;
-    json_array_foreach(all, i,
-                       doc) if (net_list_visible(who, doc) && net_filter_match(doc, filters))
-        json_array_append_new(out, net_public(doc));
-    *ret = out;
-    return 0;
+    return net_doc_list_visible(kv, who, ST_NETWORK_NETWORKS_PREFIX, filters, ret, err);
 }
 
 static bool is_owner(const struct st_network_caller *who, json_t *doc)
@@ -199,9 +191,12 @@ static bool is_owner(const struct st_network_caller *who, json_t *doc)
     return who->is_admin || (p && who->project_id && strcmp(p, who->project_id) == 0);
 }
 
-static int apply_update(const struct st_network_caller *who, json_t *doc, json_t *req,
-                        struct st_err **err)
+static int apply_update(struct st_kv *kv, const struct st_network_caller *who, json_t *doc,
+                        json_t *req, struct st_err **err)
 {
+    (void)kv;
+    if (!is_owner(who, doc))
+        return denied(err, "update_network");
     bool flat =
         strcmp(json_string_value(json_object_get(doc, "provider:network_type")) ?: "", "flat") == 0;
     bool admin_up = json_is_true(json_object_get(doc, "admin_state_up"));
@@ -233,12 +228,8 @@ static int apply_update(const struct st_network_caller *who, json_t *doc, json_t
         return st_err_set(err, -EINVAL,
                           "Invalid input for operation: Plugin does not support "
                           "updating provider attributes.");
-    const char *text_fields[] = {"name", "description"};
-    for (size_t i = 0; i < ST_ARRAY_SIZE(text_fields); i++) {
-        json_t *v = json_object_get(req, text_fields[i]);
-        if (v)
-            json_object_set_new(doc, text_fields[i], json_string(json_string_value(v) ?: ""));
-    }
+    net_set_text(doc, req, "name");
+    net_set_text(doc, req, "description");
     json_object_set_new(doc, "admin_state_up", json_boolean(admin_up));
     json_object_set_new(doc, "shared", json_boolean(shared));
     json_object_set_new(doc, "port_security_enabled", json_boolean(port_security));
@@ -251,29 +242,12 @@ int st_network_update(struct st_kv *kv, const struct st_network_caller *who, con
 {
     if (!json_is_object(req))
         return st_err_set(err, -EINVAL, "Invalid input: the body must hold a network object.");
-    for (int attempt = 0; attempt < 50; attempt++) {
-        st_autoptr(json_t) doc = NULL;
-        int64_t rev;
-        int r = net_doc_get(kv, ST_NETWORK_NETWORKS_PREFIX, id, &doc, &rev, err);
-        if (r == -ENOENT || (r == 0 && !net_visible(who, doc)))
-            return not_found(err, id);
-        if (r < 0)
-            return r;
-        if (!is_owner(who, doc))
-            return denied(err, "update_network");
-        if ((r = apply_update(who, doc, req, err)) < 0)
-            return r;
-        r = net_doc_put(kv, ST_NETWORK_NETWORKS_PREFIX, doc, rev, err);
-        if (r == -ECANCELED) {
-            st_err_clear(err);
-            continue;
-        }
-        if (r < 0)
-            return r;
-        *ret = net_public(doc);
-        return 0;
-    }
-    return st_err_set(err, -EBUSY, "Network %s kept changing; try again", id);
+    st_autoptr(json_t) doc = NULL;
+    int r = net_doc_update(kv, who, &network_kind, id, req, apply_update, &doc, err);
+    if (r < 0)
+        return r;
+    *ret = net_public(doc);
+    return 0;
 }
 
 /* Ports that keep the network: all but the compute ports of servers that
@@ -307,20 +281,10 @@ static int count_live_ports(struct st_kv *kv, const char *id, size_t *ret_live, 
     return 0;
 }
 
-/* Every key under prefix: leftovers of ports that died half-way. */
-static void drop_prefix(struct st_kv *kv, const char *prefix)
-{
-    st_autoptr(st_kv_list) l = NULL;
-    if (st_kv_list(kv, prefix, NULL, 0, &l, NULL) < 0)
-        return;
-    for (size_t i = 0; i < l->count; i++)
-        st_kv_delete(kv, l->entries[i].key, ST_KV_ANY, NULL, NULL);
-}
-
 static void drop_subnet(struct st_kv *kv, const char *subnet_id)
 {
     st_autofree char *ipam = st_sprintf("%s%s/", ST_NETWORK_IPAM_PREFIX, subnet_id);
-    drop_prefix(kv, ipam);
+    net_unclaim_all(kv, ipam);
     st_autofree char *key = st_sprintf("%s%s", ST_NETWORK_SUBNETS_PREFIX, subnet_id);
     st_kv_delete(kv, key, ST_KV_ANY, NULL, NULL);
 }
@@ -329,9 +293,7 @@ int st_network_delete(struct st_kv *kv, const struct st_network_caller *who, con
                       struct st_err **err)
 {
     st_autoptr(json_t) doc = NULL;
-    int r = net_doc_get(kv, ST_NETWORK_NETWORKS_PREFIX, id, &doc, NULL, err);
-    if (r == -ENOENT || (r == 0 && !net_visible(who, doc)))
-        return not_found(err, id);
+    int r = read_network(kv, who, id, &doc, NULL, err);
     if (r < 0)
         return r;
     if (!is_owner(who, doc))
@@ -363,7 +325,7 @@ int st_network_delete(struct st_kv *kv, const struct st_network_caller *who, con
     if (r < 0)
         return st_err_prefix(err, r, "deleting network %s", id);
     st_autofree char *macs = st_sprintf("%s%s/", ST_NETWORK_MACS_PREFIX, id);
-    drop_prefix(kv, macs);
+    net_unclaim_all(kv, macs);
     json_t *vni = json_object_get(doc, "provider:segmentation_id");
     if (json_is_integer(vni))
         net_vni_release(kv, json_integer_value(vni), NULL);

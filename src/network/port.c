@@ -38,6 +38,24 @@ static const char *str(json_t *doc, const char *key)
     return json_string_value(json_object_get(doc, key));
 }
 
+/* A port is seen by its project and by admins only, also on a shared
+ * network. */
+static int read_port(struct st_kv *kv, const struct st_network_caller *who, const char *id,
+                     json_t **ret, int64_t *ret_rev, struct st_err **err)
+{
+    st_autoptr(json_t) port = NULL;
+    int r = net_doc_get(kv, ST_NETWORK_PORTS_PREFIX, id, &port, ret_rev, err);
+    if (r == -ENOENT || (r == 0 && !owns(who, port)))
+        return not_found(err, id);
+    if (r < 0)
+        return r;
+    *ret = st_steal(&port);
+    return 0;
+}
+
+static const struct net_doc_kind port_kind = {ST_NETWORK_PORTS_PREFIX, read_port, 50, -EBUSY,
+                                              "Port"};
+
 static bool starts_with(const char *s, const char *prefix)
 {
     return s && strncmp(s, prefix, strlen(prefix)) == 0;
@@ -135,8 +153,8 @@ int st_port_create(struct st_kv *kv, const struct st_network_caller *who, json_t
         (r = net_owner(who, req, &project, err)) < 0)
         return r;
     st_autoptr(json_t) network = NULL;
-    r = net_doc_get(kv, ST_NETWORK_NETWORKS_PREFIX, net_id, &network, NULL, err);
-    if (r == -ENOENT || (r == 0 && !net_visible(who, network)))
+    r = net_doc_get_visible(kv, who, ST_NETWORK_NETWORKS_PREFIX, net_id, &network, NULL, err);
+    if (r == -ENOENT)
         return st_err_set(err, -ENOENT, "Network %s could not be found.", net_id);
     if (r < 0)
         return r;
@@ -252,9 +270,7 @@ int st_port_get(struct st_kv *kv, const struct st_network_caller *who, const cha
                 struct st_err **err)
 {
     st_autoptr(json_t) port = NULL;
-    int r = net_doc_get(kv, ST_NETWORK_PORTS_PREFIX, id, &port, NULL, err);
-    if (r == -ENOENT || (r == 0 && !owns(who, port)))
-        return not_found(err, id);
+    int r = read_port(kv, who, id, &port, NULL, err);
     if (r < 0)
         return r;
     net_port_decorate(kv, port);
@@ -333,12 +349,10 @@ static int apply_update(struct st_kv *kv, const struct st_network_caller *who, j
                           "Port has security group associated. Cannot disable port "
                           "security or ip address until security group is removed");
     }
-    static const char *const text[] = {"name", "description", "device_id", "device_owner"};
-    for (size_t i = 0; i < ST_ARRAY_SIZE(text); i++) {
-        json_t *v = json_object_get(req, text[i]);
-        if (v)
-            json_object_set_new(port, text[i], json_string(json_string_value(v) ?: ""));
-    }
+    net_set_text(port, req, "name");
+    net_set_text(port, req, "description");
+    net_set_text(port, req, "device_id");
+    net_set_text(port, req, "device_owner");
     json_object_set_new(port, "admin_state_up", json_boolean(admin_up));
     json_object_set_new(port, "port_security_enabled", json_boolean(port_security));
     return 0;
@@ -349,37 +363,20 @@ int st_port_update(struct st_kv *kv, const struct st_network_caller *who, const 
 {
     if (!json_is_object(req))
         return st_err_set(err, -EINVAL, "Invalid input: the body must hold a port object.");
-    for (int attempt = 0; attempt < 50; attempt++) {
-        st_autoptr(json_t) port = NULL;
-        int64_t rev;
-        int r = net_doc_get(kv, ST_NETWORK_PORTS_PREFIX, id, &port, &rev, err);
-        if (r == -ENOENT || (r == 0 && !owns(who, port)))
-            return not_found(err, id);
-        if (r < 0)
-            return r;
-        if ((r = apply_update(kv, who, port, req, err)) < 0)
-            return r;
-        r = net_doc_put(kv, ST_NETWORK_PORTS_PREFIX, port, rev, err);
-        if (r == -ECANCELED) {
-            st_err_clear(err);
-            continue;
-        }
-        if (r < 0)
-            return r;
-        net_port_decorate(kv, port);
-        *ret = net_public(port);
-        return 0;
-    }
-    return st_err_set(err, -EBUSY, "Port %s kept changing; try again", id);
+    st_autoptr(json_t) port = NULL;
+    int r = net_doc_update(kv, who, &port_kind, id, req, apply_update, &port, err);
+    if (r < 0)
+        return r;
+    net_port_decorate(kv, port);
+    *ret = net_public(port);
+    return 0;
 }
 
 int st_port_delete(struct st_kv *kv, const struct st_network_caller *who, const char *id,
                    struct st_err **err)
 {
     st_autoptr(json_t) port = NULL;
-    int r = net_doc_get(kv, ST_NETWORK_PORTS_PREFIX, id, &port, NULL, err);
-    if (r == -ENOENT || (r == 0 && !owns(who, port)))
-        return not_found(err, id);
+    int r = read_port(kv, who, id, &port, NULL, err);
     if (r < 0)
         return r;
     /* Routers and floating IPs own their ports; they go through them. */

@@ -28,17 +28,14 @@ static int not_found(const char *id, struct st_err **err)
 int l3_router_read(struct st_kv *kv, const struct st_network_caller *who, const char *id,
                    json_t **ret, int64_t *ret_rev, struct st_err **err)
 {
-    if (!l3_id_ok(id))
-        return not_found(id, err);
-    st_autoptr(json_t) doc = NULL;
-    int r = net_doc_get(kv, ST_NETWORK_ROUTERS_PREFIX, id, &doc, ret_rev, err);
-    if (r == -ENOENT || (r == 0 && !net_visible(who, doc)))
-        return not_found(id, err);
-    if (r < 0)
-        return r;
-    *ret = st_steal(&doc);
-    return 0;
+    int r = l3_id_ok(id)
+                ? net_doc_get_visible(kv, who, ST_NETWORK_ROUTERS_PREFIX, id, ret, ret_rev, err)
+                : -ENOENT;
+    return r == -ENOENT ? not_found(id, err) : r;
 }
+
+static const struct net_doc_kind router_kind = {ST_NETWORK_ROUTERS_PREFIX, l3_router_read,
+                                                L3_CAS_ATTEMPTS, -ECANCELED, "router"};
 
 char *l3_router_pick_host(struct st_kv *kv)
 {
@@ -225,14 +222,9 @@ int st_router_create(struct st_kv *kv, const struct st_network_caller *who, json
     int r = check_request(req, err);
     if (r < 0)
         return r;
-    const char *project = who->project_id;
-    const char *asked =
-        l3_str(req, "project_id") ? l3_str(req, "project_id") : l3_str(req, "tenant_id");
-    if (asked && !l3_streq(asked, project)) {
-        if (!who->is_admin)
-            return st_err_set(err, -EPERM, "Only admins may create a router for another project.");
-        project = asked;
-    }
+    const char *project = NULL;
+    if ((r = l3_owner(who, req, "a router", &project, err)) < 0)
+        return r;
     st_autoptr(json_t) doc = net_doc_new(project, l3_str(req, "name"));
     json_object_update_new(doc, json_pack("{s:b, s:s, s:n, s:[], s:b, s:b, s:n, s:[], s:[s]}",
                                           "admin_state_up", true, "status", "ACTIVE",
@@ -266,31 +258,13 @@ int st_router_create(struct st_kv *kv, const struct st_network_caller *who, json
 int st_router_get(struct st_kv *kv, const struct st_network_caller *who, const char *id,
                   json_t **ret, struct st_err **err)
 {
-    st_autoptr(json_t) doc = NULL;
-    int r = l3_router_read(kv, who, id, &doc, NULL, err);
-    if (r < 0)
-        return r;
-    *ret = net_public(doc);
-    return 0;
+    return net_doc_show(kv, who, &router_kind, id, ret, err);
 }
 
 int st_router_list(struct st_kv *kv, const struct st_network_caller *who, json_t *filters,
                    json_t **ret, struct st_err **err)
 {
-    st_autoptr(json_t) all = NULL;
-    int r = net_doc_list(kv, ST_NETWORK_ROUTERS_PREFIX, &all, err);
-    if (r < 0)
-        return r;
-    json_t *out = json_array();
-    size_t i;
-    json_t *doc;
-    json_array_foreach(all, i, doc)
-    {
-        if (net_list_visible(who, doc) && net_filter_match(doc, filters))
-            json_array_append_new(out, net_public(doc));
-    }
-    *ret = out;
-    return 0;
+    return net_doc_list_visible(kv, who, ST_NETWORK_ROUTERS_PREFIX, filters, ret, err);
 }
 
 /* Applies a change of external_gateway_info to doc: *ret_new_port is a

@@ -26,6 +26,18 @@ static int not_found(const char *id, struct st_err **err)
     return st_err_set(err, -ENOENT, "Security group %s does not exist", id ? id : "");
 }
 
+int l3_sg_read(struct st_kv *kv, const struct st_network_caller *who, const char *id, json_t **ret,
+               int64_t *ret_rev, struct st_err **err)
+{
+    int r = l3_id_ok(id)
+                ? net_doc_get_visible(kv, who, ST_NETWORK_SGS_PREFIX, id, ret, ret_rev, err)
+                : -ENOENT;
+    return r == -ENOENT ? not_found(id, err) : r;
+}
+
+static const struct net_doc_kind sg_kind = {ST_NETWORK_SGS_PREFIX, l3_sg_read, L3_CAS_ATTEMPTS,
+                                            -ECANCELED, "security group"};
+
 /* A group document: Neutron's fields and the egress rules every group
  * starts with; the default group also lets its own members in. */
 static json_t *group_new(const char *id, const char *project_id, const char *name,
@@ -134,16 +146,9 @@ int st_security_group_create(struct st_kv *kv, const struct st_network_caller *w
     int r = check_request(req, err);
     if (r < 0)
         return r;
-    const char *project = who->project_id;
-    const char *asked =
-        l3_str(req, "project_id") ? l3_str(req, "project_id") : l3_str(req, "tenant_id");
-    if (asked && !l3_streq(asked, project)) {
-        if (!who->is_admin)
-            return st_err_set(err, -EPERM,
-                              "Only admins may create a security group for "
-                              "another project.");
-        project = asked;
-    }
+    const char *project = NULL;
+    if ((r = l3_owner(who, req, "a security group", &project, err)) < 0)
+        return r;
     if ((r = st_security_group_ensure_default(kv, project, NULL, err)) < 0)
         return r;
     const char *name = l3_str(req, "name") ? l3_str(req, "name") : "";
@@ -160,32 +165,13 @@ int st_security_group_create(struct st_kv *kv, const struct st_network_caller *w
     return 0;
 }
 
-static int read_group(struct st_kv *kv, const struct st_network_caller *who, const char *id,
-                      json_t **ret, int64_t *ret_rev, struct st_err **err)
-{
-    if (!l3_id_ok(id))
-        return not_found(id, err);
-    st_autoptr(json_t) doc = NULL;
-    int r = net_doc_get(kv, ST_NETWORK_SGS_PREFIX, id, &doc, ret_rev, err);
-    if (r == -ENOENT || (r == 0 && !net_visible(who, doc)))
-        return not_found(id, err);
-    if (r < 0)
-        return r;
-    *ret = st_steal(&doc);
-    return 0;
-}
-
 int st_security_group_get(struct st_kv *kv, const struct st_network_caller *who, const char *id,
                           json_t **ret, struct st_err **err)
 {
     int r = l3_ensure_default(kv, who, err);
     if (r < 0)
         return r;
-    st_autoptr(json_t) doc = NULL;
-    if ((r = read_group(kv, who, id, &doc, NULL, err)) < 0)
-        return r;
-    *ret = net_public(doc);
-    return 0;
+    return net_doc_show(kv, who, &sg_kind, id, ret, err);
 }
 
 int st_security_group_list(struct st_kv *kv, const struct st_network_caller *who, json_t *filters,
@@ -194,18 +180,24 @@ int st_security_group_list(struct st_kv *kv, const struct st_network_caller *who
     int r = l3_ensure_default(kv, who, err);
     if (r < 0)
         return r;
-    st_autoptr(json_t) all = NULL;
-    if ((r = net_doc_list(kv, ST_NETWORK_SGS_PREFIX, &all, err)) < 0)
-        return r;
-    json_t *out = json_array();
-    size_t i;
-    json_t *doc;
-    json_array_foreach(all, i, doc)
-    {
-        if (net_list_visible(who, doc) && net_filter_match(doc, filters))
-            json_array_append_new(out, net_public(doc));
-    }
-    *ret = out;
+    return net_doc_list_visible(kv, who, ST_NETWORK_SGS_PREFIX, filters, ret, err);
+}
+
+static int apply_update(struct st_kv *kv, const struct st_network_caller *who, json_t *doc,
+                        json_t *req, struct st_err **err)
+{
+    (void)kv;
+    (void)who;
+    const char *name = l3_str(req, "name");
+    if (name && l3_streq(l3_str(doc, "name"), "default"))
+        return st_err_set(err, -EBUSY, "Updating default security group not allowed.");
+    if (name)
+        json_object_set_new(doc, "name", json_string(name));
+    if (l3_str(req, "description"))
+        json_object_set_new(doc, "description", json_string(l3_str(req, "description")));
+    json_t *stateful = json_object_get(req, "stateful");
+    if (stateful)
+        json_object_set(doc, "stateful", stateful);
     return 0;
 }
 
@@ -217,33 +209,12 @@ int st_security_group_update(struct st_kv *kv, const struct st_network_caller *w
         return r;
     if ((r = l3_ensure_default(kv, who, err)) < 0)
         return r;
-    for (int attempt = 0; attempt < L3_CAS_ATTEMPTS; attempt++) {
-        st_autoptr(json_t) doc = NULL;
-        int64_t rev = 0;
-        if ((r = read_group(kv, who, id, &doc, &rev, err)) < 0)
-            return r;
-        const char *name = l3_str(req, "name");
-        if (name && l3_streq(l3_str(doc, "name"), "default"))
-            return st_err_set(err, -EBUSY, "Updating default security group not allowed.");
-        if (name)
-            json_object_set_new(doc, "name", json_string(name));
-        if (l3_str(req, "description"))
-            json_object_set_new(doc, "description", json_string(l3_str(req, "description")));
-        json_t *stateful = json_object_get(req, "stateful");
-        if (stateful)
-            json_object_set(doc, "stateful", stateful);
-        r = net_doc_put(kv, ST_NETWORK_SGS_PREFIX, doc, rev, err);
-        if (r == -ECANCELED) {
-            st_err_clear(err);
-            continue;
-        }
-        if (r < 0)
-            return r;
-        if (ret)
-            *ret = net_public(doc);
-        return 0;
-    }
-    return st_err_set(err, -ECANCELED, "security group %s kept changing; try again", id);
+    st_autoptr(json_t) doc = NULL;
+    if ((r = net_doc_update(kv, who, &sg_kind, id, req, apply_update, &doc, err)) < 0)
+        return r;
+    if (ret)
+        *ret = net_public(doc);
+    return 0;
 }
 
 static bool array_has(json_t *arr, const char *s)
@@ -307,7 +278,7 @@ int st_security_group_delete(struct st_kv *kv, const struct st_network_caller *w
     for (int attempt = 0; attempt < L3_CAS_ATTEMPTS; attempt++) {
         st_autoptr(json_t) doc = NULL;
         int64_t rev = 0;
-        if ((r = read_group(kv, who, id, &doc, &rev, err)) < 0)
+        if ((r = l3_sg_read(kv, who, id, &doc, &rev, err)) < 0)
             return r;
         bool is_default = l3_streq(l3_str(doc, "name"), "default");
         if (is_default && !who->is_admin)

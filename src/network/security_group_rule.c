@@ -334,32 +334,10 @@ static bool same_rule(json_t *a, json_t *b)
 
 /* ---- the store ---- */
 
-static int group_not_found(const char *id, struct st_err **err)
-{
-    st_err_clear(err);
-    return st_err_set(err, -ENOENT, "Security group %s does not exist", id ? id : "");
-}
-
 static int rule_not_found(const char *id, struct st_err **err)
 {
     st_err_clear(err);
     return st_err_set(err, -ENOENT, "Security group rule %s does not exist", id ? id : "");
-}
-
-/* Reads a group the caller may see. */
-static int read_group(struct st_kv *kv, const struct st_network_caller *who, const char *id,
-                      json_t **ret, int64_t *ret_rev, struct st_err **err)
-{
-    if (!l3_id_ok(id))
-        return group_not_found(id, err);
-    st_autoptr(json_t) doc = NULL;
-    int r = net_doc_get(kv, ST_NETWORK_SGS_PREFIX, id, &doc, ret_rev, err);
-    if (r == -ENOENT || (r == 0 && !net_visible(who, doc)))
-        return group_not_found(id, err);
-    if (r < 0)
-        return r;
-    *ret = st_steal(&doc);
-    return 0;
 }
 
 /* The group holding rule id: through the index, else by reading every
@@ -424,7 +402,7 @@ int st_security_group_rule_create(struct st_kv *kv, const struct st_network_call
     for (int attempt = 0; attempt < L3_CAS_ATTEMPTS; attempt++) {
         st_autoptr(json_t) sg = NULL;
         int64_t rev = 0;
-        if ((r = read_group(kv, who, sg_id, &sg, &rev, err)) < 0)
+        if ((r = l3_sg_read(kv, who, sg_id, &sg, &rev, err)) < 0)
             return r;
         st_autoptr(json_t) rule = NULL;
         if ((r = build_rule(req, sg, &rule, err)) < 0)
@@ -432,7 +410,7 @@ int st_security_group_rule_create(struct st_kv *kv, const struct st_network_call
         const char *remote = l3_str(rule, "remote_group_id");
         if (remote && !l3_streq(remote, sg_id)) {
             st_autoptr(json_t) other = NULL;
-            if ((r = read_group(kv, who, remote, &other, NULL, err)) < 0)
+            if ((r = l3_sg_read(kv, who, remote, &other, NULL, err)) < 0)
                 return r;
         }
         json_t *rules = json_object_get(sg, "security_group_rules");
@@ -475,7 +453,7 @@ int st_security_group_rule_get(struct st_kv *kv, const struct st_network_caller 
     if (r < 0)
         return r;
     st_autoptr(json_t) sg = NULL;
-    if ((r = read_group(kv, who, sg_id, &sg, NULL, err)) < 0)
+    if ((r = l3_sg_read(kv, who, sg_id, &sg, NULL, err)) < 0)
         return r == -ENOENT ? rule_not_found(id, err) : r;
     json_t *rule = rule_in(sg, id, NULL);
     if (!rule)
@@ -522,7 +500,7 @@ int st_security_group_rule_delete(struct st_kv *kv, const struct st_network_call
     for (int attempt = 0; attempt < L3_CAS_ATTEMPTS; attempt++) {
         st_autoptr(json_t) sg = NULL;
         int64_t rev = 0;
-        if ((r = read_group(kv, who, sg_id, &sg, &rev, err)) < 0)
+        if ((r = l3_sg_read(kv, who, sg_id, &sg, &rev, err)) < 0)
             return r == -ENOENT ? rule_not_found(id, err) : r;
         size_t index = 0;
         if (!rule_in(sg, id, &index))

@@ -121,8 +121,8 @@ static int make_port(struct st_kv *kv, const struct st_network_caller *who, cons
                      struct st_err **err)
 {
     st_autoptr(json_t) network = NULL;
-    int r = net_doc_get(kv, ST_NETWORK_NETWORKS_PREFIX, net_id, &network, NULL, err);
-    if (r == -ENOENT || (r == 0 && (!net_visible(who, network) || net_doc_marked(network))))
+    int r = net_doc_get_visible(kv, who, ST_NETWORK_NETWORKS_PREFIX, net_id, &network, NULL, err);
+    if (r == -ENOENT || (r == 0 && net_doc_marked(network)))
         return st_err_set(err, -EINVAL, "Network %s could not be found.", net_id);
     if (r < 0)
         return r;

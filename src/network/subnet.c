@@ -47,6 +47,22 @@ static bool subnet_visible(struct st_kv *kv, const struct st_network_caller *who
            open_network(network);
 }
 
+static int read_subnet(struct st_kv *kv, const struct st_network_caller *who, const char *id,
+                       json_t **ret, int64_t *ret_rev, struct st_err **err)
+{
+    st_autoptr(json_t) doc = NULL;
+    int r = net_doc_get(kv, ST_NETWORK_SUBNETS_PREFIX, id, &doc, ret_rev, err);
+    if (r == -ENOENT || (r == 0 && !subnet_visible(kv, who, doc)))
+        return not_found(err, id);
+    if (r < 0)
+        return r;
+    *ret = st_steal(&doc);
+    return 0;
+}
+
+static const struct net_doc_kind subnet_kind = {ST_NETWORK_SUBNETS_PREFIX, read_subnet, 50, -EBUSY,
+                                                "Subnet"};
+
 /* Adds the subnet to its network: in the same compare-and-swap, checks
  * that the network stands and that no sibling's CIDR overlaps. */
 static int link_to_network(struct st_kv *kv, json_t *subnet, struct st_err **err)
@@ -146,8 +162,8 @@ int st_subnet_create(struct st_kv *kv, const struct st_network_caller *who, json
         (r = net_owner(who, req, &project, err)) < 0)
         return r;
     st_autoptr(json_t) network = NULL;
-    r = net_doc_get(kv, ST_NETWORK_NETWORKS_PREFIX, net_id, &network, NULL, err);
-    if (r == -ENOENT || (r == 0 && !net_visible(who, network)))
+    r = net_doc_get_visible(kv, who, ST_NETWORK_NETWORKS_PREFIX, net_id, &network, NULL, err);
+    if (r == -ENOENT)
         return st_err_set(err, -ENOENT, "Network %s could not be found.", net_id);
     if (r < 0)
         return r;
@@ -185,14 +201,7 @@ int st_subnet_create(struct st_kv *kv, const struct st_network_caller *who, json
 int st_subnet_get(struct st_kv *kv, const struct st_network_caller *who, const char *id,
                   json_t **ret, struct st_err **err)
 {
-    st_autoptr(json_t) doc = NULL;
-    int r = net_doc_get(kv, ST_NETWORK_SUBNETS_PREFIX, id, &doc, NULL, err);
-    if (r == -ENOENT || (r == 0 && !subnet_visible(kv, who, doc)))
-        return not_found(err, id);
-    if (r < 0)
-        return r;
-    *ret = net_public(doc);
-    return 0;
+    return net_doc_show(kv, who, &subnet_kind, id, ret, err);
 }
 
 int st_subnet_list(struct st_kv *kv, const struct st_network_caller *who, json_t *filters,
@@ -225,52 +234,41 @@ int st_subnet_list(struct st_kv *kv, const struct st_network_caller *who, json_t
     return 0;
 }
 
+static int apply_update(struct st_kv *kv, const struct st_network_caller *who, json_t *doc,
+                        json_t *req, struct st_err **err)
+{
+    static const char *const read_only[] = {"cidr", "network_id", "ip_version",
+                                            "id",   "project_id", "tenant_id"};
+    (void)kv;
+    if (!owns(who, doc))
+        return st_err_set(err, -EPERM, "(rule:update_subnet) is disallowed by policy");
+    for (size_t i = 0; i < ST_ARRAY_SIZE(read_only); i++) {
+        json_t *v = json_object_get(req, read_only[i]);
+        if (v && !json_equal(v, json_object_get(doc, read_only[i])))
+            return st_err_set(err, -EINVAL, "Cannot update read-only attribute %s", read_only[i]);
+    }
+    int r = net_subnet_check(req, doc, doc, err);
+    if (r < 0)
+        return r;
+    net_set_text(doc, req, "name");
+    net_set_text(doc, req, "description");
+    return 0;
+}
+
 int st_subnet_update(struct st_kv *kv, const struct st_network_caller *who, const char *id,
                      json_t *req, json_t **ret, struct st_err **err)
 {
     if (!json_is_object(req))
         return st_err_set(err, -EINVAL, "Invalid input: the body must hold a subnet object.");
-    static const char *const read_only[] = {"cidr", "network_id", "ip_version",
-                                            "id",   "project_id", "tenant_id"};
     int r;
     if ((r = net_check_text(req, "name", ST_NETWORK_NAME_MAX, err)) < 0 ||
         (r = net_check_text(req, "description", ST_NETWORK_DESC_MAX, err)) < 0)
         return r;
-    for (int attempt = 0; attempt < 50; attempt++) {
-        st_autoptr(json_t) doc = NULL;
-        int64_t rev;
-        r = net_doc_get(kv, ST_NETWORK_SUBNETS_PREFIX, id, &doc, &rev, err);
-        if (r == -ENOENT || (r == 0 && !subnet_visible(kv, who, doc)))
-            return not_found(err, id);
-        if (r < 0)
-            return r;
-        if (!owns(who, doc))
-            return st_err_set(err, -EPERM, "(rule:update_subnet) is disallowed by policy");
-        for (size_t i = 0; i < ST_ARRAY_SIZE(read_only); i++) {
-            json_t *v = json_object_get(req, read_only[i]);
-            if (v && !json_equal(v, json_object_get(doc, read_only[i])))
-                return st_err_set(err, -EINVAL, "Cannot update read-only attribute %s",
-                                  read_only[i]);
-        }
-        if ((r = net_subnet_check(req, doc, doc, err)) < 0)
-            return r;
-        static const char *const text[] = {"name", "description"};
-        for (size_t i = 0; i < ST_ARRAY_SIZE(text); i++) {
-            json_t *v = json_object_get(req, text[i]);
-            if (v)
-                json_object_set_new(doc, text[i], json_string(json_string_value(v) ?: ""));
-        }
-        r = net_doc_put(kv, ST_NETWORK_SUBNETS_PREFIX, doc, rev, err);
-        if (r == -ECANCELED) {
-            st_err_clear(err);
-            continue;
-        }
-        if (r < 0)
-            return r;
-        *ret = net_public(doc);
-        return 0;
-    }
-    return st_err_set(err, -EBUSY, "Subnet %s kept changing; try again", id);
+    st_autoptr(json_t) doc = NULL;
+    if ((r = net_doc_update(kv, who, &subnet_kind, id, req, apply_update, &doc, err)) < 0)
+        return r;
+    *ret = net_public(doc);
+    return 0;
 }
 
 /* Addresses still held in the subnet by ports; compute ports of deleted
@@ -311,9 +309,7 @@ int st_subnet_delete(struct st_kv *kv, const struct st_network_caller *who, cons
                      struct st_err **err)
 {
     st_autoptr(json_t) doc = NULL;
-    int r = net_doc_get(kv, ST_NETWORK_SUBNETS_PREFIX, id, &doc, NULL, err);
-    if (r == -ENOENT || (r == 0 && !subnet_visible(kv, who, doc)))
-        return not_found(err, id);
+    int r = read_subnet(kv, who, id, &doc, NULL, err);
     if (r < 0)
         return r;
     if (!owns(who, doc))
@@ -342,10 +338,7 @@ int st_subnet_delete(struct st_kv *kv, const struct st_network_caller *who, cons
     if (r < 0)
         return st_err_prefix(err, r, "deleting subnet %s", id);
     st_autofree char *ipam = st_sprintf("%s%s/", ST_NETWORK_IPAM_PREFIX, id);
-    st_autoptr(st_kv_list) left = NULL;
-    if (st_kv_list(kv, ipam, NULL, 0, &left, NULL) == 0)
-        for (size_t i = 0; i < left->count; i++)
-            st_kv_delete(kv, left->entries[i].key, ST_KV_ANY, NULL, NULL);
+    net_unclaim_all(kv, ipam);
     st_log_info("subnet_deleted", "id=%s", id);
     return 0;
 }
