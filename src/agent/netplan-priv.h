@@ -37,5 +37,9 @@ struct st_netplan {
  * the first is returned. */
 int netplan_apply(struct st_netplan *np, struct st_err **err);
 
+/* A gratuitous ARP from each port of a server just plugged: its address
+ * may have been another MAC's a moment ago (lock held; errors logged). */
+void netplan_announce(struct st_netplan *np, const char *server_id);
+
 /* Names: "<prefix><first n hex digits of the uuid>" into buf (16 bytes). */
 void netplan_name(const char *prefix, const char *uuid, size_t n, char buf[16]);

@@ -240,6 +240,8 @@ int st_netplan_instance_prepare(struct st_netplan *np, struct st_agent_client *c
             if (r == 0 && (!st || strcmp(st, "ACTIVE") != 0))
                 r = st_err_set(err, -EIO, "port %s of server %s could not be plugged", pid, id);
         }
+        if (r == 0)
+            netplan_announce(np, id);
     }
     pthread_mutex_unlock(&np->lock);
     if (r < 0)

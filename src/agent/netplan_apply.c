@@ -388,3 +388,23 @@ int netplan_apply(struct st_netplan *np, struct st_err **err)
         st_err_clear(&first);
     return ret;
 }
+
+void netplan_announce(struct st_netplan *np, const char *server_id)
+{
+    st_autofree char *ns = st_sprintf("%s/%s", np->netns_dir, server_id);
+    unsigned index = 0;
+    size_t i;
+    json_t *port;
+    json_array_foreach(json_object_get(np->view, "ports"), i, port)
+    {
+        const char *server = str(port, "server_id");
+        if (!server || strcmp(server, server_id) != 0)
+            continue;
+        char ifname[16];
+        snprintf(ifname, sizeof(ifname), "eth%u", index++);
+        st_autoptr(st_err) e = NULL;
+        if (str(port, "ip") && st_net_arp_announce(ns, ifname, str(port, "ip"), &e) < 0)
+            st_log_warn("netplan_announce_failed", "server=%s port=%s error=\"%s\"", server_id,
+                        str(port, "id"), st_err_msg(e));
+    }
+}

@@ -183,12 +183,11 @@ static int get_image_file(struct st_http_request *req, struct st_http_response *
 
 /* ---- networking: what an agent tells of its node, its node view ---- */
 
-typedef int (*node_put_fn)(struct st_kv *kv, const char *node, json_t *body,
-                           struct st_err **err);
+typedef int (*node_put_fn)(struct st_kv *kv, const char *node, json_t *body, struct st_err **err);
 
 /* PUT /nodes/{node}/...: a JSON body handed to fn, 204. */
-static int put_node_json(struct st_http_request *req, struct st_http_response *resp,
-                         node_put_fn fn, struct st_err **err)
+static int put_node_json(struct st_http_request *req, struct st_http_response *resp, node_put_fn fn,
+                         struct st_err **err)
 {
     struct st_api_app *app = req->app;
     const char *node = st_http_param(req, "node");
@@ -224,6 +223,48 @@ static void view_digest(json_t *view, char out[17])
     snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
+/* The digest of each node's view at a store revision: a parked poll that
+ * is re-run (a wake, or the half-second recheck) with nothing written
+ * since parks again without computing the view. A small direct-mapped
+ * cache: a collision only costs a recomputation. */
+#define VIEW_CACHE_SLOTS 64
+static struct {
+    char node[64];
+    int64_t revision;
+    char digest[17];
+} view_cache[VIEW_CACHE_SLOTS];
+static pthread_mutex_t view_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t view_slot(const char *node)
+{
+    size_t h = 5381;
+    for (const char *p = node; *p; p++)
+        h = h * 33 + (unsigned char)*p;
+    return h % VIEW_CACHE_SLOTS;
+}
+
+static bool view_unchanged(const char *node, int64_t revision, const char *digest)
+{
+    size_t i = view_slot(node);
+    pthread_mutex_lock(&view_cache_lock);
+    bool same = view_cache[i].revision == revision && strcmp(view_cache[i].node, node) == 0 &&
+                strcmp(view_cache[i].digest, digest) == 0;
+    pthread_mutex_unlock(&view_cache_lock);
+    return same;
+}
+
+static void view_remember(const char *node, int64_t revision, const char *digest)
+{
+    if (strlen(node) >= sizeof(view_cache[0].node))
+        return;
+    size_t i = view_slot(node);
+    pthread_mutex_lock(&view_cache_lock);
+    snprintf(view_cache[i].node, sizeof(view_cache[i].node), "%s", node);
+    view_cache[i].revision = revision;
+    snprintf(view_cache[i].digest, sizeof(view_cache[i].digest), "%s", digest);
+    pthread_mutex_unlock(&view_cache_lock);
+}
+
 static int get_node_network(struct st_http_request *req, struct st_http_response *resp,
                             struct st_err **err)
 {
@@ -236,13 +277,17 @@ static int get_node_network(struct st_http_request *req, struct st_http_response
     if ((r = query_int(req, "wait", WAIT_MAX_S, &wait_s, err)) < 0)
         return r;
     const char *have = st_http_query(req, "digest");
+    bool time_left = st_time_mono_ns() - req->start_ns < wait_s * 1000000000LL;
+    int64_t revision = st_kv_revision(app->kv);
+    if (have && time_left && view_unchanged(node, revision, have))
+        return -EINPROGRESS; /* nothing written since: still the same view */
     json_t *view = NULL;
     if ((r = st_network_node_view(app->kv, node, &view, err)) < 0)
         return r;
     char digest[17];
     view_digest(view, digest);
-    if (have && strcmp(have, digest) == 0 &&
-        st_time_mono_ns() - req->start_ns < wait_s * 1000000000LL) {
+    view_remember(node, revision, digest);
+    if (have && strcmp(have, digest) == 0 && time_left) {
         json_decref(view);
         return -EINPROGRESS; /* parked: re-run on a store change */
     }

@@ -66,6 +66,7 @@ struct st_api_server {
     pthread_mutex_t park_lock;
     pthread_cond_t park_cond;
     struct api_req *parked;
+    uint64_t wake_gen; /* bumped by every wake (under park_lock) */
     bool wake_pending;
     bool waker_stop;
     pthread_t waker;
@@ -98,6 +99,7 @@ struct api_req {
     struct st_http_exchange x;
     struct st_api_server *srv;
     struct MHD_Connection *con; /* while parked */
+    uint64_t wake_gen;          /* srv->wake_gen when its handler last started */
     struct api_req *next_parked;
     int64_t start_ns;
     enum req_state state;
@@ -517,6 +519,13 @@ static void park(struct api_req *q, struct MHD_Connection *con)
     struct st_api_server *srv = q->srv;
     MHD_suspend_connection(con);
     pthread_mutex_lock(&srv->park_lock);
+    if (srv->wake_gen != q->wake_gen) {
+        /* a wake came while the handler ran (it may have read the store
+         * before the change): look again now rather than at the recheck */
+        pthread_mutex_unlock(&srv->park_lock);
+        MHD_resume_connection(con);
+        return;
+    }
     q->con = con;
     q->next_parked = srv->parked;
     srv->parked = q;
@@ -568,6 +577,7 @@ void st_api_server_wake(struct st_api_server *srv)
         return;
     pthread_mutex_lock(&srv->park_lock);
     srv->wake_pending = true;
+    __atomic_store_n(&srv->wake_gen, srv->wake_gen + 1, __ATOMIC_RELEASE);
     pthread_cond_signal(&srv->park_cond);
     pthread_mutex_unlock(&srv->park_lock);
 }
@@ -586,6 +596,7 @@ static enum MHD_Result on_end(struct api_req *q, struct MHD_Connection *con)
     }
     struct st_http_response resp = {.fd = -1};
     st_autoptr(st_err) err = NULL;
+    q->wake_gen = __atomic_load_n(&q->srv->wake_gen, __ATOMIC_ACQUIRE);
     int r = route->handler(&q->req, &resp, &err);
     if (r == -EINPROGRESS) {
         st_http_resp_reset(&resp);

@@ -114,3 +114,10 @@ int st_net_route_default_ensure(struct st_net *net, const char *ifname, const ch
 /* A route to dst ("10.1.0.0/16") via gateway (NULL: on-link) on ifname. */
 int st_net_route_ensure(struct st_net *net, const char *ifname, const char *dst,
                         const char *gateway, struct st_err **err);
+
+/* ---- announcements (arp.c) ---- */
+/* Sends one gratuitous ARP (a broadcast request for its own address) for ip
+ * on ifname inside the namespace at netns (NULL: the caller's), so peers
+ * that knew the address at another MAC update at once. */
+int st_net_arp_announce(const char *netns, const char *ifname, const char *ip,
+                        struct st_err **err);

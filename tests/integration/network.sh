@@ -175,6 +175,20 @@ ip link show stbr-999999 >/dev/null 2>&1 && fail "a stale bridge was not removed
 [ "$(netns_of b)" = "$pb" ] || fail "b's container was restarted instead of re-adopted"
 in_server "$pa" nc -z -w2 "$w_ip" 22 && fail "tcp/22 to w is allowed after the restart"
 
+# An address comes back with another MAC: b goes, b2 gets its address and
+# announces itself (gratuitous ARP), so a, which still has b's MAC in its
+# ARP cache, reaches b2 at once rather than after the entry ages out.
+in_server "$pa" ping -c1 -W1 "$b_ip" >/dev/null || fail "a cannot ping b before the swap"
+os server delete --wait b
+os server create --flavor m1.tiny --image busybox --network private b2 >/dev/null
+wait_active b2
+[ "$(addr_of b2 private)" = "$b_ip" ] || fail "b2 did not reuse b's address $b_ip"
+ok=""
+for _ in $(seq 3); do
+    if in_server "$pa" ping -c1 -W1 "$b_ip" >/dev/null 2>&1; then ok=1; break; fi
+done
+[ -n "$ok" ] || { in_server "$pa" ip neigh; fail "a does not reach b2 at b's old address (stale ARP)"; }
+
 # Router: SNAT out of the private subnet, a floating IP in.
 os network create --external --provider-network-type flat --provider-physical-network external public >/dev/null
 os subnet create --network public --subnet-range 172.24.4.0/24 --no-dhcp public-subnet >/dev/null
@@ -229,7 +243,7 @@ wait_active web-server-01
 
 # Deleting servers releases their ports; the network can then go.
 os floating ip delete "$fip"
-for s in a b c w web-server-01; do os server delete --wait "$s"; done
+for s in a b2 c w web-server-01; do os server delete --wait "$s"; done
 os router remove subnet r1 private-subnet
 os router delete r1
 os network delete other
