@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -155,10 +156,17 @@ static CHILD_CODE int child_main(void *arg)
     const struct st_proc_opts *o = a->opts;
     /* First, while every signal is still blocked: no handler of the parent
      * may run here (the table is the child's own copy: no CLONE_SIGHAND). */
-    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    /* The raw system call: glibc's sigaction refuses signals 32 and 33
+     * (its own), which a parent may still have left ignored. */
+    struct {
+        void (*handler)(int);
+        unsigned long flags;
+        void (*restorer)(void);
+        uint64_t mask;
+    } dfl = {.handler = SIG_DFL};
     for (int s = 1; s < NSIG; s++)
         if (s != SIGKILL && s != SIGSTOP)
-            sigaction(s, &dfl, NULL);
+            syscall(SYS_rt_sigaction, s, &dfl, NULL, sizeof(dfl.mask));
     if (o->new_session && setsid() < 0)
         child_fail(a, 0);
     if (o->hide_mount) {
