@@ -71,7 +71,7 @@ int st_net_link_set_master(struct st_net *net, const char *name, const char *mas
 int st_net_bridge_ensure(struct st_net *net, const char *name, unsigned mtu, struct st_err **err);
 
 struct st_net_vxlan {
-    const char *name;   /* "stvx-1001" */
+    const char *name; /* "stvx-1001" */
     uint32_t vni;
     const char *local;  /* VTEP address, dotted IPv4 */
     const char *dev;    /* uplink device or NULL */
@@ -119,5 +119,4 @@ int st_net_route_ensure(struct st_net *net, const char *ifname, const char *dst,
 /* Sends one gratuitous ARP (a broadcast request for its own address) for ip
  * on ifname inside the namespace at netns (NULL: the caller's), so peers
  * that knew the address at another MAC update at once. */
-int st_net_arp_announce(const char *netns, const char *ifname, const char *ip,
-                        struct st_err **err);
+int st_net_arp_announce(const char *netns, const char *ifname, const char *ip, struct st_err **err);

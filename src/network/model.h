@@ -124,23 +124,23 @@
  */
 #pragma once
 
-#define ST_NETWORK_NETWORKS_PREFIX   "/network/networks/"
-#define ST_NETWORK_SUBNETS_PREFIX    "/network/subnets/"
-#define ST_NETWORK_PORTS_PREFIX      "/network/ports/"
+#define ST_NETWORK_NETWORKS_PREFIX    "/network/networks/"
+#define ST_NETWORK_SUBNETS_PREFIX     "/network/subnets/"
+#define ST_NETWORK_PORTS_PREFIX       "/network/ports/"
 #define ST_NETWORK_PORT_STATUS_PREFIX "/network/port-status/"
-#define ST_NETWORK_IPAM_PREFIX       "/network/ipam/"
-#define ST_NETWORK_MACS_PREFIX       "/network/macs/"
-#define ST_NETWORK_VNIS_PREFIX       "/network/vnis/"
-#define ST_NETWORK_SGS_PREFIX        "/network/security_groups/"
-#define ST_NETWORK_SG_RULES_PREFIX   "/network/sg-rules/"
-#define ST_NETWORK_DEFAULT_SG_PREFIX "/network/default-sg/"
-#define ST_NETWORK_ROUTERS_PREFIX    "/network/routers/"
-#define ST_NETWORK_FIPS_PREFIX       "/network/floatingips/"
-#define ST_NETWORK_NODES_PREFIX      "/network/nodes/"
+#define ST_NETWORK_IPAM_PREFIX        "/network/ipam/"
+#define ST_NETWORK_MACS_PREFIX        "/network/macs/"
+#define ST_NETWORK_VNIS_PREFIX        "/network/vnis/"
+#define ST_NETWORK_SGS_PREFIX         "/network/security_groups/"
+#define ST_NETWORK_SG_RULES_PREFIX    "/network/sg-rules/"
+#define ST_NETWORK_DEFAULT_SG_PREFIX  "/network/default-sg/"
+#define ST_NETWORK_ROUTERS_PREFIX     "/network/routers/"
+#define ST_NETWORK_FIPS_PREFIX        "/network/floatingips/"
+#define ST_NETWORK_NODES_PREFIX       "/network/nodes/"
 
-#define ST_NETWORK_VNI_MIN      1001
-#define ST_NETWORK_VNI_MAX      16000000
-#define ST_NETWORK_VXLAN_MTU    1450 /* 1500 - 50 bytes of VXLAN over IPv4 */
+#define ST_NETWORK_VNI_MIN        1001
+#define ST_NETWORK_VNI_MAX        16000000
+#define ST_NETWORK_VXLAN_MTU      1450 /* 1500 - 50 bytes of VXLAN over IPv4 */
 #define ST_NETWORK_VXLAN_OVERHEAD 50
-#define ST_NETWORK_NAME_MAX     255
-#define ST_NETWORK_DESC_MAX     255
+#define ST_NETWORK_NAME_MAX       255
+#define ST_NETWORK_DESC_MAX       255

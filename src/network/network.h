@@ -75,10 +75,10 @@ int st_subnet_delete(struct st_kv *kv, const struct st_network_caller *who, cons
  * project's "default" group, for compute ports), port_security_enabled,
  * admin_state_up. Allocates the next free address of the network's first
  * subnet (or the requested one) with compare-and-swap. */
-int st_port_create(struct st_kv *kv, const struct st_network_caller *who, json_t *req,
-                   json_t **ret, struct st_err **err);
-int st_port_get(struct st_kv *kv, const struct st_network_caller *who, const char *id,
-                json_t **ret, struct st_err **err);
+int st_port_create(struct st_kv *kv, const struct st_network_caller *who, json_t *req, json_t **ret,
+                   struct st_err **err);
+int st_port_get(struct st_kv *kv, const struct st_network_caller *who, const char *id, json_t **ret,
+                struct st_err **err);
 int st_port_list(struct st_kv *kv, const struct st_network_caller *who, json_t *filters,
                  json_t **ret, struct st_err **err);
 /* name, security_groups, port_security_enabled, admin_state_up,
@@ -102,14 +102,12 @@ int st_port_delete(struct st_kv *kv, const struct st_network_caller *who, const 
  * Errors in Nova's words: "Network X could not be found.", "Security group
  * X not found for project Y." (-EINVAL, 400), "Port X is still in use." */
 int st_network_server_ports_create(struct st_kv *kv, const struct st_network_caller *who,
-                                   const char *server_id, json_t *networks,
-                                   json_t *security_groups, json_t **ret_ports,
-                                   json_t **ret_sg_names, struct st_err **err);
+                                   const char *server_id, json_t *networks, json_t *security_groups,
+                                   json_t **ret_ports, json_t **ret_sg_names, struct st_err **err);
 /* Deletes every port whose device_id is device_id (compute ports when a
  * server is deleted; ports passed in by the user as {"port": id} are
  * unbound instead, as Nova does). Idempotent. */
-int st_network_device_ports_release(struct st_kv *kv, const char *device_id,
-                                    struct st_err **err);
+int st_network_device_ports_release(struct st_kv *kv, const char *device_id, struct st_err **err);
 
 /* ---- security groups (security_group.c) ---- */
 /* Makes the project's "default" group if it has none (CAS on
@@ -124,14 +122,14 @@ int st_security_group_create(struct st_kv *kv, const struct st_network_caller *w
                              json_t **ret, struct st_err **err);
 int st_security_group_get(struct st_kv *kv, const struct st_network_caller *who, const char *id,
                           json_t **ret, struct st_err **err);
-int st_security_group_list(struct st_kv *kv, const struct st_network_caller *who,
-                           json_t *filters, json_t **ret, struct st_err **err);
-int st_security_group_update(struct st_kv *kv, const struct st_network_caller *who,
-                             const char *id, json_t *req, json_t **ret, struct st_err **err);
+int st_security_group_list(struct st_kv *kv, const struct st_network_caller *who, json_t *filters,
+                           json_t **ret, struct st_err **err);
+int st_security_group_update(struct st_kv *kv, const struct st_network_caller *who, const char *id,
+                             json_t *req, json_t **ret, struct st_err **err);
 /* -EBUSY (SecurityGroupInUse) while a port uses it; the default group
  * cannot be deleted by non-admins (409 as Neutron). */
-int st_security_group_delete(struct st_kv *kv, const struct st_network_caller *who,
-                             const char *id, struct st_err **err);
+int st_security_group_delete(struct st_kv *kv, const struct st_network_caller *who, const char *id,
+                             struct st_err **err);
 /* A name or id of the caller's project's group → id (-ENOENT; -EBUSY when a
  * name matches several: "Multiple security_group matches found for name
  * 'x', use an ID to be more specific."). */
@@ -179,8 +177,7 @@ int st_router_delete(struct st_kv *kv, const struct st_network_caller *who, cons
  * subnet already has a router interface or overlaps another interface's
  * subnet of this router. */
 int st_router_add_interface(struct st_kv *kv, const struct st_network_caller *who,
-                            const char *router_id, json_t *body, json_t **ret,
-                            struct st_err **err);
+                            const char *router_id, json_t *body, json_t **ret, struct st_err **err);
 int st_router_remove_interface(struct st_kv *kv, const struct st_network_caller *who,
                                const char *router_id, json_t *body, json_t **ret,
                                struct st_err **err);

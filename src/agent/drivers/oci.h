@@ -37,8 +37,8 @@ struct st_oci_params {
     const char *const *args; /* NULL-terminated, non-empty */
     const struct st_cgroup_limits *limits;
     enum st_cgroup_layout layout; /* decides cgroupsPath and the cgroup mount */
-    const char *netns; /* network namespace to join (its ports plugged by the agent's
-                          netplan), or NULL for a new one with only "lo" */
+    const char *netns;            /* network namespace to join (its ports plugged by the agent's
+                                     netplan), or NULL for a new one with only "lo" */
 };
 
 /* The config.json object (new reference). */
