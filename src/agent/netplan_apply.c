@@ -146,9 +146,19 @@ static int plug_port(struct st_netplan *np, struct st_net *host, json_t *view, j
     if ((r = st_net_addr_sync(inside, peer, cidrs, err)) < 0)
         return r;
     const char *gw = str(port, "gateway");
-    if (default_route && gw && gw[0])
-        r = st_net_route_default_ensure(inside, peer, gw, err);
-    return r;
+    if (default_route && gw && gw[0] &&
+        (r = st_net_route_default_ensure(inside, peer, gw, err)) < 0)
+        return r;
+    /* the subnet's host routes, as DHCP would have given them */
+    size_t i;
+    json_t *route;
+    json_array_foreach(json_object_get(port, "host_routes"), i, route)
+    {
+        const char *dst = str(route, "destination"), *via = str(route, "nexthop");
+        if (dst && via && (r = st_net_route_ensure(inside, peer, dst, via, err)) < 0)
+            return r;
+    }
+    return 0;
 }
 
 static int plug_ports(struct st_netplan *np, struct st_net *host, json_t *wanted,

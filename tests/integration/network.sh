@@ -107,6 +107,10 @@ pa=$(netns_of a); pb=$(netns_of b); pw=$(netns_of w)
 # Same network, same (default) group: they reach each other.
 in_server "$pa" ping -c1 -W2 "$b_ip" >/dev/null || fail "a cannot ping b on the same network"
 in_server "$pb" ping -c1 -W2 "$a_ip" >/dev/null || fail "b cannot ping a"
+# A subnet's host routes reach the running servers (as DHCP would give them).
+os subnet set --host-route destination=10.77.0.0/16,gateway=10.0.2.1 private-subnet
+for _ in $(seq 50); do in_server "$pa" ip route | grep -q "10.77.0.0/16 via 10.0.2.1" && break; sleep 0.1; done
+in_server "$pa" ip route | grep -q "10.77.0.0/16 via 10.0.2.1" || fail "host route not applied: $(in_server "$pa" ip route)"
 # Another network without a router: nothing.
 in_server "$pa" ping -c1 -W1 "$c_ip" >/dev/null 2>&1 && fail "a reaches c on another network"
 
