@@ -16,6 +16,7 @@
 #include "api/router.h"
 #include "compute/server.h"
 #include "identity/identity.h"
+#include "network/network.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/times.h"
@@ -99,8 +100,9 @@ static json_t *nova_time(const char *rfc3339)
 }
 
 /* Nova's "addresses": {network name: [{"version", "addr", "OS-EXT-IPS:type",
- * "OS-EXT-IPS-MAC:mac_addr"}]} from the ports made at create. */
-static json_t *addresses(json_t *spec)
+ * "OS-EXT-IPS-MAC:mac_addr"}]} from the ports made at create, each fixed
+ * address followed by its floating one (fips: port → address, may be NULL). */
+static json_t *addresses(json_t *spec, json_t *fips)
 {
     json_t *out = json_object();
     size_t i;
@@ -120,11 +122,18 @@ static json_t *addresses(json_t *spec)
         json_array_append_new(list, json_pack("{s:i, s:s, s:s, s:O?}", "version", 4, "addr", ip,
                                               "OS-EXT-IPS:type", "fixed", "OS-EXT-IPS-MAC:mac_addr",
                                               json_object_get(p, "mac")));
+        const char *port = str(p, "port_id");
+        const char *fip = port ? json_string_value(json_object_get(fips, port)) : NULL;
+        if (fip)
+            json_array_append_new(list,
+                                  json_pack("{s:i, s:s, s:s, s:O?}", "version", 4, "addr", fip,
+                                            "OS-EXT-IPS:type", "floating",
+                                            "OS-EXT-IPS-MAC:mac_addr", json_object_get(p, "mac")));
     }
     return out;
 }
 
-static json_t *render_server(struct st_http_request *req, json_t *doc)
+static json_t *render_server(struct st_http_request *req, json_t *doc, json_t *fips)
 {
     struct st_api_app *app = req->app;
     json_t *spec = json_object_get(doc, "spec"), *status = json_object_get(doc, "status");
@@ -142,8 +151,9 @@ static json_t *render_server(struct st_http_request *req, json_t *doc)
         "tenant_id", json_object_get(doc, "project_id"), "user_id", json_object_get(doc, "user_id"),
         "metadata", json_is_object(metadata) ? json_deep_copy(metadata) : json_object(), "hostId",
         host_id(str(doc, "project_id"), host), "created", json_object_get(doc, "created_at"),
-        "updated", json_object_get(doc, "updated_at"), "addresses", addresses(spec), "accessIPv4",
-        "", "accessIPv6", "", "flavor", bookmark(app, "flavors", str(flavor, "id") ?: ""), "image",
+        "updated", json_object_get(doc, "updated_at"), "addresses", addresses(spec, fips),
+        "accessIPv4", "", "accessIPv6", "", "flavor",
+        bookmark(app, "flavors", str(flavor, "id") ?: ""), "image",
         str(image, "id") ? bookmark(app, "images", str(image, "id")) : json_string(""), "key_name",
         json_object_get(spec, "key_name"), "security_groups",
         json_is_array(sgs) ? json_deep_copy(sgs) : json_pack("[{s:s}]", "name", "default"),
@@ -292,12 +302,16 @@ static int list(struct st_http_request *req, struct st_http_response *resp, bool
     } else if ((r = st_compute_server_list(app->kv, &f, &docs, err)) < 0) {
         return r;
     }
+    st_autoptr(json_t) fips = NULL;
+    if (detail && json_array_size(docs) > 0 && (r = st_floatingip_by_port(app->kv, &fips, err)) < 0)
+        return r;
     json_t *rows = json_array();
     size_t i;
     json_t *doc;
     json_array_foreach(docs, i, doc)
     {
-        json_array_append_new(rows, detail ? render_server(req, doc) : render_brief(app, doc));
+        json_array_append_new(rows,
+                              detail ? render_server(req, doc, fips) : render_brief(app, doc));
     }
     json_t *out = json_pack("{s:o}", "servers", rows);
     if (f.limit && json_array_size(docs) == f.limit) {
@@ -332,7 +346,11 @@ static int show_server(struct st_http_request *req, struct st_http_response *res
     int r = load_server(req, "compute:server:show", &doc, err);
     if (r < 0)
         return r;
-    st_http_resp_json(resp, 200, json_pack("{s:o}", "server", render_server(req, doc)));
+    st_autoptr(json_t) fips = NULL;
+    struct st_api_app *app = req->app;
+    if ((r = st_floatingip_by_port(app->kv, &fips, err)) < 0)
+        return r;
+    st_http_resp_json(resp, 200, json_pack("{s:o}", "server", render_server(req, doc, fips)));
     return 0;
 }
 

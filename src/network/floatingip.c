@@ -267,6 +267,25 @@ int st_floatingip_list(struct st_kv *kv, const struct st_network_caller *who, js
     return net_doc_list_visible(kv, who, ST_NETWORK_FIPS_PREFIX, filters, ret, err);
 }
 
+int st_floatingip_by_port(struct st_kv *kv, json_t **ret, struct st_err **err)
+{
+    st_autoptr(json_t) docs = NULL;
+    int r = net_doc_list(kv, ST_NETWORK_FIPS_PREFIX, &docs, err);
+    if (r < 0)
+        return r;
+    json_t *map = json_object();
+    size_t i;
+    json_t *doc;
+    json_array_foreach(docs, i, doc)
+    {
+        const char *port = l3_str(doc, "port_id"), *addr = l3_str(doc, "floating_ip_address");
+        if (port && addr)
+            json_object_set_new(map, port, json_string(addr));
+    }
+    *ret = map;
+    return 0;
+}
+
 static int apply_update(struct st_kv *kv, const struct st_network_caller *who, json_t *doc,
                         json_t *req, struct st_err **err)
 {

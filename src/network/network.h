@@ -199,6 +199,10 @@ int st_floatingip_update(struct st_kv *kv, const struct st_network_caller *who, 
                          json_t *req, json_t **ret, struct st_err **err);
 int st_floatingip_delete(struct st_kv *kv, const struct st_network_caller *who, const char *id,
                          struct st_err **err);
+/* Every associated floating IP by port: {"<port uuid>": "172.24.4.3"} (new
+ * reference), for Nova's server addresses; not scoped (the caller shows
+ * only ports of servers it may see). */
+int st_floatingip_by_port(struct st_kv *kv, json_t **ret, struct st_err **err);
 
 /* ---- nodes and the node view (node_view.c) ---- */
 /* Stores what an agent reports of its node's networking (model.h

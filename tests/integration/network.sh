@@ -234,6 +234,8 @@ for _ in $(seq 50); do
 done
 [ -n "$ok" ] || fail "the floating IP $fip does not reach w:80 from the host"
 echo "floating ip $fip reaches w:80"
+openstack server show w -f json | jq -e --arg f "$fip" '.addresses.private | index($f)' >/dev/null ||
+    fail "server show w does not list the floating IP: $(openstack server show w -f json | jq -c .addresses)"
 
 # The seed's line, verbatim names.
 os flavor create --vcpus 1 --ram 64 --disk 1 m1.medium >/dev/null
