@@ -27,9 +27,10 @@ struct st_netplan {
     pthread_mutex_t lock; /* one apply at a time; guards everything below */
     json_t *view;         /* the last node view, or NULL */
     char digest[17];
-    char *fw_applied; /* the ruleset text last applied, or NULL */
-    json_t *reported; /* {"<port>": "ACTIVE"} last sent */
-    json_t *plugged;  /* {"<port>": "ACTIVE"} of the last apply */
+    char *fw_applied;     /* the ruleset text last applied, or NULL */
+    json_t *reported;     /* {"<port>": "ACTIVE"} last sent */
+    json_t *plugged;      /* {"<port>": "ACTIVE"} of the last apply */
+    json_t *router_rules; /* {"<router>": NAT ruleset text last applied in its namespace} */
 };
 
 /* Makes the node match np->view (lock held). Errors of single items are

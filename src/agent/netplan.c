@@ -275,6 +275,7 @@ static void netplan_free(struct st_netplan *np)
     json_decref(np->view);
     json_decref(np->reported);
     json_decref(np->plugged);
+    json_decref(np->router_rules);
     free(np->fw_applied);
     free(np->node);
     free(np->data_dir);
@@ -297,6 +298,7 @@ int st_netplan_start(const struct st_netplan_config *cfg, struct st_netplan **re
         return st_err_prefix(err, r, "external bridge");
     struct st_netplan *np = st_new0(struct st_netplan, 1);
     pthread_mutex_init(&np->lock, NULL);
+    np->router_rules = json_object();
     np->node = st_strdup(cfg->node_name);
     np->data_dir = st_strdup(cfg->data_dir);
     np->netns_dir = st_sprintf("%s/netns", cfg->data_dir);

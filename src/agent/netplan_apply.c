@@ -201,6 +201,8 @@ static int ensure_router(struct st_netplan *np, struct st_net *host, json_t *rou
     char nsname[64];
     snprintf(nsname, sizeof(nsname), "qrouter-%s", id);
     st_autofree char *ns = st_sprintf("%s/%s", np->netns_dir, nsname);
+    if (!st_net_netns_exists(ns))
+        json_object_del(np->router_rules, id); /* a new namespace has no rules yet */
     int r = st_net_netns_create(ns, err);
     if (r < 0 || (r = st_net_sysctl_set(ns, "net/ipv4/ip_forward", "1", err)) < 0)
         return r;
@@ -267,7 +269,13 @@ static int ensure_router(struct st_netplan *np, struct st_net *host, json_t *rou
     st_autofree char *rules = NULL;
     if ((r = st_fw_render_router(router, gw_if[0] ? gw_if : NULL, &rules, err)) < 0)
         return r;
-    return st_fw_apply(ns, rules, err);
+    const char *applied = str(np->router_rules, id);
+    if (applied && strcmp(applied, rules) == 0)
+        return 0;
+    if ((r = st_fw_apply(ns, rules, err)) < 0)
+        return r;
+    json_object_set_new(np->router_rules, id, json_string(rules));
+    return 0;
 }
 
 /* The external bridge, with the external subnet's gateway address, so this
