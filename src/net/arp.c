@@ -9,6 +9,8 @@
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <net/if_arp.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -31,10 +33,31 @@ struct arp_packet {
     unsigned char tpa[4];
 } __attribute__((packed));
 
+static void *closer(void *arg)
+{
+    close((int)(intptr_t)arg);
+    return NULL;
+}
+
+/* Closing a packet socket waits for an RCU grace period (packet_release
+ * calls synchronize_net: 10-30 ms here), which the port being plugged
+ * need not wait for: a detached thread closes it. */
+static void close_later(int fd)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, closer, (void *)(intptr_t)fd) != 0)
+        close(fd);
+    pthread_attr_destroy(&attr);
+}
+
 static int announce_inside(void *userdata, struct st_err **err)
 {
     const struct announce *a = userdata;
-    st_autoclose int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP));
+    /* protocol 0: only sends, never receives */
+    st_autoclose int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return st_err_errno(err, "opening a packet socket");
     struct ifreq ifr = {0};
@@ -63,6 +86,7 @@ static int announce_inside(void *userdata, struct st_err **err)
     };
     if (sendto(fd, &p, sizeof(p), 0, (struct sockaddr *)&to, sizeof(to)) < 0)
         return st_err_errno(err, "sending a gratuitous ARP on %s", a->ifname);
+    close_later(st_steal_fd(&fd));
     return 0;
 }
 
