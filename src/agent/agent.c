@@ -595,15 +595,19 @@ static int prepare_network(struct agent_node *n, struct st_agent_client *c, json
         return st_err_set(err, -EOPNOTSUPP,
                           "node %s cannot plug ports: networking is not available here", n->name);
     st_autofree char *netns = NULL;
-    int r = st_netplan_instance_prepare(n->agent->netplan, c, doc, &netns, err);
+    json_t *dns = NULL;
+    int r = st_netplan_instance_prepare(n->agent->netplan, c, doc, &netns, &dns, err);
     if (r < 0)
         return st_err_prefix(err, r, "plugging the server's ports");
     if (netns) {
         json_t *copy = json_copy(doc);
         json_object_set_new(copy, "netns", json_string(netns));
+        json_object_set_new(copy, "dns_nameservers", dns ? dns : json_array());
+        dns = NULL;
         json_decref(*ret_doc);
         *ret_doc = copy;
     }
+    json_decref(dns);
     return 0;
 }
 

@@ -205,10 +205,35 @@ static bool has_ports(json_t *view, json_t *ports)
     return true;
 }
 
+/* The DNS servers of a server's ports, first port first, no repeats. */
+static json_t *dns_of(json_t *view, const char *server_id)
+{
+    json_t *out = json_array();
+    size_t i, j;
+    json_t *port, *a;
+    json_array_foreach(json_object_get(view, "ports"), i, port)
+    {
+        const char *sid = json_string_value(json_object_get(port, "server_id"));
+        if (!sid || strcmp(sid, server_id) != 0)
+            continue;
+        json_array_foreach(json_object_get(port, "dns_nameservers"), j, a)
+        {
+            bool seen = false;
+            size_t k;
+            json_t *b;
+            json_array_foreach(out, k, b) seen = seen || json_equal(a, b);
+            if (json_is_string(a) && !seen)
+                json_array_append(out, a);
+        }
+    }
+    return out;
+}
+
 int st_netplan_instance_prepare(struct st_netplan *np, struct st_agent_client *c, json_t *server,
-                                char **ret_netns, struct st_err **err)
+                                char **ret_netns, json_t **ret_dns, struct st_err **err)
 {
     *ret_netns = NULL;
+    *ret_dns = NULL;
     const char *id = json_string_value(json_object_get(server, "id"));
     json_t *ports = json_object_get(json_object_get(server, "spec"), "ports");
     if (!np || !id || json_array_size(ports) == 0)
@@ -243,6 +268,8 @@ int st_netplan_instance_prepare(struct st_netplan *np, struct st_agent_client *c
         if (r == 0)
             netplan_announce(np, id);
     }
+    if (r == 0)
+        *ret_dns = dns_of(np->view, id);
     pthread_mutex_unlock(&np->lock);
     if (r < 0)
         return r;

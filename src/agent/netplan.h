@@ -56,8 +56,9 @@ void st_netplan_wake(struct st_netplan *np);
  * ports are not in the one held, makes the instance's namespace, plugs its
  * ports and applies the firewall, so the instance starts with its network
  * and its rules. *ret_netns (caller frees): the namespace path, NULL when
- * the server has no ports. */
+ * the server has no ports; *ret_dns: the DNS servers of its ports' subnets
+ * (new array, maybe empty). */
 int st_netplan_instance_prepare(struct st_netplan *np, struct st_agent_client *c, json_t *server,
-                                char **ret_netns, struct st_err **err);
+                                char **ret_netns, json_t **ret_dns, struct st_err **err);
 /* Unplugs the server's ports and removes its namespace (idempotent). */
 int st_netplan_instance_release(struct st_netplan *np, const char *server_id, struct st_err **err);

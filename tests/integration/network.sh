@@ -81,7 +81,7 @@ os flavor create --vcpus 1 --ram 64 --disk 1 m1.tiny >/dev/null
 os network create private >/dev/null
 os subnet create --network private --subnet-range 10.0.2.0/24 private-subnet >/dev/null
 os network create other >/dev/null
-os subnet create --network other --subnet-range 10.0.3.0/24 other-subnet >/dev/null
+os subnet create --network other --subnet-range 10.0.3.0/24 --dns-nameserver 192.0.2.53 other-subnet >/dev/null
 os security group create web >/dev/null
 os security group rule create --protocol tcp --dst-port 80 web -f json >"$ST_TMP/rule.json"
 rule=$(jq -r .id "$ST_TMP/rule.json")
@@ -103,6 +103,11 @@ a_ip=$(addr_of a private); b_ip=$(addr_of b private); c_ip=$(addr_of c other); w
     fail "addresses: a=$a_ip b=$b_ip w=$w_ip c=$c_ip"
 pa=$(netns_of a); pb=$(netns_of b); pw=$(netns_of w)
 [ "$(in_server "$pa" ip -4 -o addr show eth0 | awk '{print $4}')" = "$a_ip/24" ] || fail "a's eth0 lacks $a_ip/24"
+
+# The subnet's DNS servers are the instance's resolver, as DHCP would say.
+pc=$(netns_of c)
+nsenter -t "$pc" -m cat /etc/resolv.conf | grep -qx "nameserver 192.0.2.53" ||
+    fail "c's /etc/resolv.conf: $(nsenter -t "$pc" -m cat /etc/resolv.conf 2>&1)"
 
 # Same network, same (default) group: they reach each other.
 in_server "$pa" ping -c1 -W2 "$b_ip" >/dev/null || fail "a cannot ping b on the same network"

@@ -436,6 +436,26 @@ static int write_guest_files(json_t *server, const struct paths *p, struct st_er
                             0755, err);
     if (r < 0)
         return r;
+    /* the subnet's DNS servers, which the agent adds beside "netns" (as
+     * DHCP would hand them out) */
+    json_t *dns = json_object_get(server, "dns_nameservers");
+    if (json_array_size(dns) > 0) {
+        st_autofree char *conf = st_strdup("");
+        size_t i;
+        json_t *ns;
+        json_array_foreach(dns, i, ns)
+        {
+            const char *a = json_string_value(ns);
+            if (!a || strspn(a, "0123456789.:abcdefABCDEF") != strlen(a))
+                continue; /* an address only: it becomes a line of a file */
+            char *next = st_sprintf("%snameserver %s\n", conf, a);
+            free(conf);
+            conf = next;
+        }
+        if (conf[0] && (r = st_rootfs_write(p->rootfs, "etc/resolv.conf", conf, strlen(conf), 0644,
+                                            0755, err)) < 0)
+            return st_err_prefix(err, r, "writing /etc/resolv.conf");
+    }
     const char *key = json_string_value(json_object_get(spec, "public_key"));
     if (key && key[0]) {
         st_autofree char *line = st_sprintf("%s%s", key, key[strlen(key) - 1] == '\n' ? "" : "\n");
