@@ -22,6 +22,7 @@
 #include "lib/cleanup.h"
 #include "lib/files.h"
 #include "lib/json.h"
+#include "neutron.h"
 #include "output.h"
 #include "services.h"
 
@@ -216,6 +217,41 @@ int st_cli_server_wait(struct st_cli_ctx *ctx, const char *id, const char *name,
 
 /* ---- create ---- */
 
+/* --nic net-id=NET,v4-fixed-ip=IP | port-id=PORT (repeatable), as openstack:
+ * Nova's {"uuid", "fixed_ip"} or {"port"}, after the --network ones. */
+static int add_nics(struct st_cli_ctx *ctx, json_t *networks, struct st_err **err)
+{
+    static const char *const optional[] = {"net-id", "v4-fixed-ip", "v6-fixed-ip", "port-id", NULL};
+    static const char *const none[] = {NULL};
+    st_autoptr(json_t) nics = NULL;
+    int r = st_cli_neutron_multi_kv(ctx, "nic", none, optional, &nics, err);
+    if (r < 0)
+        return r;
+    size_t i;
+    json_t *nic;
+    json_array_foreach(nics, i, nic)
+    {
+        const char *net = json_string_value(json_object_get(nic, "net-id"));
+        const char *port = json_string_value(json_object_get(nic, "port-id"));
+        const char *ip = json_string_value(json_object_get(nic, "v4-fixed-ip"));
+        if (!!net == !!port)
+            return st_err_set(err, -EINVAL,
+                              "Invalid --nic argument. Either network or port should be "
+                              "specified but not both");
+        st_autoptr(json_t) found = NULL;
+        r = st_cli_find(ctx, net ? &st_cli_kind_network : &st_cli_kind_port, net ? net : port,
+                        &found, err);
+        if (r < 0)
+            return r;
+        json_t *entry = net ? json_pack("{s:s}", "uuid", st_cli_str(found, "id"))
+                            : json_pack("{s:s}", "port", st_cli_str(found, "id"));
+        if (ip)
+            json_object_set_new(entry, "fixed_ip", json_string(ip));
+        json_array_append_new(networks, entry);
+    }
+    return 0;
+}
+
 static int run_create(struct st_cli_ctx *ctx, struct st_err **err)
 {
     const struct st_cli_args *a = &ctx->args;
@@ -258,6 +294,8 @@ static int run_create(struct st_cli_ctx *ctx, struct st_err **err)
             return r;
         json_array_append_new(networks, json_pack("{s:s}", "uuid", st_cli_str(net, "id")));
     }
+    if ((r = add_nics(ctx, networks, err)) < 0)
+        return r;
     st_autoptr(json_t) groups = json_array();
     n = st_cli_args_all(a, "security-group", &values);
     for (size_t i = 0; i < n; i++) {
@@ -300,6 +338,11 @@ static int run_create(struct st_cli_ctx *ctx, struct st_err **err)
     if (json_array_size(networks) > 0)
         json_object_set(server, "networks", networks);
     st_autoptr(json_t) body = json_pack("{s:O}", "server", server);
+    st_autoptr(json_t) hints = json_object();
+    if ((r = st_cli_key_values(ctx, "hint", hints, err)) < 0)
+        return r;
+    if (json_object_size(hints) > 0)
+        json_object_set(body, "os:scheduler_hints", hints);
     st_autoptr(json_t) doc = NULL;
     r = st_cli_service_call(ctx, ST_CLI_NOVA, "POST", "/servers", body, &doc, err);
     if (r < 0)
@@ -593,6 +636,13 @@ static const struct st_cli_option create_opts[] = {
     ST_CLI_APPEND("network", "<network>",
                   "Create a NIC on the server and connect it to network. Specify option multiple "
                   "times to create multiple NICs."),
+    ST_CLI_APPEND("nic",
+                  "<net-id=net-uuid,v4-fixed-ip=ip-addr,v6-fixed-ip=ip-addr,port-id=port-uuid>",
+                  "Create a NIC on the server. NIC in the format: net-id=<net-uuid>: attach NIC "
+                  "to network with this UUID, port-id: attach NIC to port with this UUID, "
+                  "v4-fixed-ip: IPv4 fixed address for NIC (optional) (repeat option to create "
+                  "multiple NICs)"),
+    ST_CLI_APPEND("hint", "<key=value>", "Hints for the scheduler (group=<server group id>, ...)"),
     ST_CLI_VALUE("min", "<count>", "Minimum number of servers to launch (default=1)"),
     ST_CLI_VALUE("max", "<count>", "Maximum number of servers to launch (default=1)"),
     ST_CLI_FLAG("wait", "Wait for build to complete", 0),

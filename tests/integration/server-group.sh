@@ -76,10 +76,15 @@ done
 
 # Affinity: where the first goes, the second follows (spreading would part them).
 aff=$("$STRATOS" server group create --policy affinity together -f value -c id) || fail "affinity"
-for n in d e; do
-    openstack server create --flavor f.sim --image busybox --hint group="$aff" "$n" >/dev/null \
-        || fail "server create $n"
-done
+openstack server create --flavor f.sim --image busybox --hint group="$aff" d >/dev/null \
+    || fail "server create d"
+# the stratos CLI sends the same hint, and --nic with a fixed address
+openstack network create netg >/dev/null || fail "network create"
+openstack subnet create --network netg --subnet-range 10.8.0.0/24 subg >/dev/null || fail "subnet"
+"$STRATOS" server create --flavor f.sim --image busybox --hint group="$aff" \
+    --nic net-id=netg,v4-fixed-ip=10.8.0.77 e >/dev/null || fail "stratos server create e"
+[ "$(openstack server show e -f json | jq -r '.addresses.netg[0]')" = 10.8.0.77 ] ||
+    fail "e's address: $(openstack server show e -f json | jq -c .addresses)"
 wait_for 60 all_are ACTIVE || fail "servers: $(cat "$ST_TMP/servers.json")"
 hd=$(jq -r '.[] | select(.Name == "d") | .Host' "$ST_TMP/servers.json")
 he=$(jq -r '.[] | select(.Name == "e") | .Host' "$ST_TMP/servers.json")
