@@ -26,6 +26,8 @@ export LC_ALL=C
 here="$(cd "$(dirname "$0")/.." && pwd)"
 build="${1:-build}"
 [[ "$build" = /* ]] || build="$here/$build"
+# shellcheck source=bench/lib/stack.bash
+source "$here/bench/lib/stack.bash"
 n_changes="${BENCH_CHANGES:-20}"
 n_rules="${BENCH_RULES:-1000}"
 
@@ -54,24 +56,8 @@ if [[ -z "${ST_BENCH_HOST_NS:-}" ]]; then
         echo "SKIP fw-apply end to end: missing$missing"
         exit 0
     fi
-    # Part 2 in a fresh network namespace playing the host (nsenter, not `ip
-    # netns exec`, which mounts a fresh /sys and hides the cgroup hierarchies
-    # the container driver needs).
-    ns="st-bfw-$$"
-    ip netns add "$ns" || { echo "SKIP fw-apply end to end: cannot create a network namespace"; exit 0; }
-    trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
-    ip -n "$ns" link set lo up
-    # the inner run cleans up after itself; a signal to this one is passed
-    # on, and the namespace goes once the inner run is over
-    ST_BENCH_HOST_NS="$ns" nsenter --net="/run/netns/$ns" bash "$0" "$@" &
-    inner=$!
-    trap 'kill -TERM "$inner" 2>/dev/null || true' INT TERM
-    rc=0
-    while kill -0 "$inner" 2>/dev/null; do
-        rc=0
-        wait "$inner" || rc=$?
-    done
-    exit "$rc"
+    # part 2 in a fresh network namespace playing the host
+    st_bench_host_ns st-bfw "fw-apply end to end" 0 "$0" "$@"
 fi
 
 # ---- part 2, inside the host namespace ---------------------------------------
@@ -84,45 +70,13 @@ pid=""
 token=""
 url=""
 
-crun_purge() {
-    local root="$1" ids id
-    [[ -d "$root" ]] || return 0
-    mapfile -t ids < <(crun --root "$root" list -q 2>/dev/null || true)
-    for id in "${ids[@]}"; do
-        crun --root "$root" delete --force "$id" >/dev/null 2>&1 ||
-            crun --root "$root" --cgroup-manager=disabled delete --force "$id" >/dev/null 2>&1 || true
-    done
-}
-
 cleanup() {
     set +e
     if [[ -n "$pid" && -n "$token" ]] && kill -0 "$pid" 2>/dev/null; then
-        for id in $(curl -sf -H "X-Auth-Token: $token" "$url/compute/v2.1/servers" | jq -r '.servers[].id'); do
-            curl -sf -X DELETE -H "X-Auth-Token: $token" "$url/compute/v2.1/servers/$id" >/dev/null
-        done
-        for _ in $(seq 300); do
-            # gone, or the API is (then nothing more can be deleted through it)
-            left="$(curl -sf -H "X-Auth-Token: $token" "$url/compute/v2.1/servers" | jq '.servers | length')" || break
-            [[ "$left" = 0 ]] && break
-            sleep 0.1
-        done
+        st_bench_delete_servers "$url" "$token"
     fi
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid"
-        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    fi
-    crun_purge "$data/agent/crun"
-    if [[ -d "$data/agent/instances" ]]; then
-        for d in "$data/agent/instances"/*/; do
-            [[ -d "$d" ]] || continue
-            find /sys/fs/cgroup -mindepth 2 -maxdepth 8 -depth -type d -path "*/stratos/$(basename "$d")*" \
-                -exec rmdir {} + 2>/dev/null
-        done
-    fi
-    grep -o " $tmp/[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
-    rm -rf --one-file-system "$tmp"
+    [[ -n "$pid" ]] && st_bench_stop "$pid"
+    st_bench_leftovers "$tmp" "$data"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

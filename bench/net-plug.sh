@@ -34,6 +34,8 @@ export LC_ALL=C
 here="$(cd "$(dirname "$0")/.." && pwd)"
 build="${1:-build}"
 [[ "$build" = /* ]] || build="$here/$build"
+# shellcheck source=bench/lib/stack.bash
+source "$here/bench/lib/stack.bash"
 n_srv="${BENCH_SERVERS:-20}"
 
 if [[ $EUID -ne 0 ]]; then
@@ -52,23 +54,7 @@ done
 # The outer run: a fresh network namespace as the host, the rest inside it
 # (nsenter, not `ip netns exec`, which mounts a fresh /sys and hides the
 # cgroup hierarchies the container driver needs).
-if [[ -z "${ST_BENCH_HOST_NS:-}" ]]; then
-    ns="st-bnp-$$"
-    ip netns add "$ns" || { echo "SKIP net-plug: cannot create a network namespace"; exit 77; }
-    trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
-    ip -n "$ns" link set lo up
-    # the inner run cleans up after itself; a signal to this one is passed
-    # on, and the namespace goes once the inner run is over
-    ST_BENCH_HOST_NS="$ns" nsenter --net="/run/netns/$ns" bash "$0" "$@" &
-    inner=$!
-    trap 'kill -TERM "$inner" 2>/dev/null || true' INT TERM
-    rc=0
-    while kill -0 "$inner" 2>/dev/null; do
-        rc=0
-        wait "$inner" || rc=$?
-    done
-    exit "$rc"
-fi
+st_bench_host_ns st-bnp "net-plug" 77 "$0" "$@"
 
 data_dir="${ST_DATA_DIR:-/var/lib/stratos}"
 base="$data_dir"
@@ -79,47 +65,13 @@ pid=""
 token=""
 url=""
 
-crun_purge() {
-    local root="$1" ids id
-    [[ -d "$root" ]] || return 0
-    mapfile -t ids < <(crun --root "$root" list -q 2>/dev/null || true)
-    for id in "${ids[@]}"; do
-        crun --root "$root" delete --force "$id" >/dev/null 2>&1 ||
-            crun --root "$root" --cgroup-manager=disabled delete --force "$id" >/dev/null 2>&1 || true
-    done
-}
-
 cleanup() {
     set +e
-    # servers through the API, as a user would
     if [[ -n "$pid" && -n "$token" ]] && kill -0 "$pid" 2>/dev/null; then
-        for id in $(curl -sf -H "X-Auth-Token: $token" "$url/compute/v2.1/servers" | jq -r '.servers[].id'); do
-            curl -sf -X DELETE -H "X-Auth-Token: $token" "$url/compute/v2.1/servers/$id" >/dev/null
-        done
-        for _ in $(seq 300); do
-            # gone, or the API is (then nothing more can be deleted through it)
-            left="$(curl -sf -H "X-Auth-Token: $token" "$url/compute/v2.1/servers" | jq '.servers | length')" || break
-            [[ "$left" = 0 ]] && break
-            sleep 0.1
-        done
+        st_bench_delete_servers "$url" "$token"
     fi
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid"
-        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    fi
-    # whatever an interruption left: containers, cgroups, namespaces, mounts
-    crun_purge "$data/agent/crun"
-    if [[ -d "$data/agent/instances" ]]; then
-        for d in "$data/agent/instances"/*/; do
-            [[ -d "$d" ]] || continue
-            find /sys/fs/cgroup -mindepth 2 -maxdepth 8 -depth -type d -path "*/stratos/$(basename "$d")*" \
-                -exec rmdir {} + 2>/dev/null
-        done
-    fi
-    grep -o " $tmp/[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
-    rm -rf --one-file-system "$tmp"
+    [[ -n "$pid" ]] && st_bench_stop "$pid"
+    st_bench_leftovers "$tmp" "$data"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

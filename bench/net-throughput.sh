@@ -27,6 +27,8 @@ export LC_ALL=C
 here="$(cd "$(dirname "$0")/.." && pwd)"
 build="${1:-build}"
 [[ "$build" = /* ]] || build="$here/$build"
+# shellcheck source=bench/lib/stack.bash
+source "$here/bench/lib/stack.bash"
 secs="${BENCH_SECONDS:-3}"
 
 if [[ $EUID -ne 0 ]]; then
@@ -57,49 +59,13 @@ iperf_server=""
 token=""
 url=""
 
-crun_purge() {
-    local root="$1" ids id
-    [[ -d "$root" ]] || return 0
-    mapfile -t ids < <(crun --root "$root" list -q 2>/dev/null || true)
-    for id in "${ids[@]}"; do
-        crun --root "$root" delete --force "$id" >/dev/null 2>&1 ||
-            crun --root "$root" --cgroup-manager=disabled delete --force "$id" >/dev/null 2>&1 || true
-    done
-}
-
 cleanup() {
     set +e
-    if [[ -n "$token" ]]; then
-        for id in $(in_h1 curl -sf -H "X-Auth-Token: $token" "$url/compute/v2.1/servers" | jq -r '.servers[].id'); do
-            in_h1 curl -sf -X DELETE -H "X-Auth-Token: $token" "$url/compute/v2.1/servers/$id" >/dev/null
-        done
-        for _ in $(seq 300); do
-            # gone, or the API is (then nothing more can be deleted through it)
-            left="$(in_h1 curl -sf -H "X-Auth-Token: $token" "$url/compute/v2.1/servers" | jq '.servers | length')" || break
-            [[ "$left" = 0 ]] && break
-            sleep 0.1
-        done
-    fi
-    local p
+    [[ -n "$token" ]] && st_bench_delete_servers "$url" "$token" in_h1
+    local p d
     [[ -n "$iperf_server" ]] && kill "$iperf_server" 2>/dev/null
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${pids[@]}"; do
-        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    local d
-    for d in "$data" "$data2"; do
-        crun_purge "$d/agent/crun"
-        [[ -d "$d/agent/instances" ]] || continue
-        for i in "$d/agent/instances"/*/; do
-            [[ -d "$i" ]] || continue
-            find /sys/fs/cgroup -mindepth 2 -maxdepth 8 -depth -type d -path "*/stratos/$(basename "$i")*" \
-                -exec rmdir {} + 2>/dev/null
-        done
-    done
-    grep -o " $tmp/[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
-    rm -rf --one-file-system "$tmp"
+    for p in "${pids[@]}"; do st_bench_stop "$p"; done
+    st_bench_leftovers "$tmp" "$data" "$data2"
     for d in "${namespaces[@]}"; do ip netns del "$d" 2>/dev/null; done
 }
 trap cleanup EXIT
