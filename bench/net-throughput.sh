@@ -86,7 +86,7 @@ iperf() {
     local spid=$!
     iperf_server=$spid
     for _ in $(seq 100); do
-        nsenter --net="$srv_ns" ss -Hltn 'sport = :5201' 2>/dev/null | grep -q . && break
+        nsenter --net="$srv_ns" ss -Hltn 'sport = :5201' 2>/dev/null | grep . >/dev/null && break
         sleep 0.02
     done
     if ! nsenter --net="$cli_ns" timeout $((secs + 20)) iperf3 -c "$addr" -t "$secs" -J \

@@ -12,7 +12,7 @@ source "$(dirname "$0")/lib/common.bash"
 command -v openstack >/dev/null || { echo "SKIP: the openstack CLI is not installed"; exit 77; }
 command -v jq >/dev/null || { echo "SKIP: jq is not installed"; exit 77; }
 [ -x "$STRATOSD" ] || { echo "SKIP: $STRATOSD is not built"; exit 77; }
-"$STRATOSD" --help | grep -q -- '--node-name' || { echo "SKIP: stratosd has no agent flags yet"; exit 77; }
+"$STRATOSD" --help | grep -- '--node-name' >/dev/null || { echo "SKIP: stratosd has no agent flags yet"; exit 77; }
 
 ctrl="$ST_TMP/ctrl"
 mkdir -p "$ST_TMP/rootfs/bin"
@@ -92,7 +92,7 @@ show=$(openstack server show "${ids[0]}" -f json)
     || [ "$(jq -r '."OS-EXT-STS:power_state"' <<<"$show")" = 1 ] || fail "power_state: $show"
 
 # The console log is the agent's push of the sim driver's log.
-console_has() { openstack console log show "$1" | grep -q "$2"; }
+console_has() { openstack console log show "$1" | grep "$2" >/dev/null; }
 wait_for 30 console_has "${ids[0]}" "simulated instance started" \
     || fail "console log: $(openstack console log show "${ids[0]}" 2>&1)"
 

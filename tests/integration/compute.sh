@@ -28,7 +28,7 @@ trap 'cleanup_servers; st_cleanup' EXIT
 
 openstack image create --file "$ST_TMP/busybox.tar" --container-format docker --disk-format raw busybox \
     >/dev/null || fail "image create"
-openstack image show busybox -f value -c status | grep -qx active || fail "image not active"
+openstack image show busybox -f value -c status | grep -x active >/dev/null || fail "image not active"
 openstack flavor create --vcpus 1 --ram 128 --disk 1 m1.tiny >/dev/null || fail "flavor create"
 openstack keypair create k1 >"$ST_TMP/k1.pem" || fail "keypair create"
 printf '#!/bin/sh\necho hello-from-user-data\n' >"$ST_TMP/ud.sh"
@@ -38,8 +38,8 @@ openstack server create --flavor m1.tiny --image busybox --key-name k1 --user-da
 [ "$(jq -r .status "$ST_TMP/create.json")" = ACTIVE ] || fail "not ACTIVE: $(cat "$ST_TMP/create.json")"
 id=$(jq -r .id "$ST_TMP/create.json")
 
-openstack server list -f value -c Name -c Status | grep -qx "demo ACTIVE" || fail "server list"
-openstack server show demo -f value -c key_name | grep -qx k1 || fail "server show key_name"
+openstack server list -f value -c Name -c Status | grep -x "demo ACTIVE" >/dev/null || fail "server list"
+openstack server show demo -f value -c key_name | grep -x k1 >/dev/null || fail "server show key_name"
 
 # On the node: the container's init runs in its own namespaces.
 pid=$(openstack server show demo -f json | jq -r '.["OS-EXT-SRV-ATTR:instance_name"] // empty')
@@ -54,10 +54,10 @@ done
 
 # Console log: the user_data script's output.
 for _ in $(seq 50); do
-    openstack console log show demo | grep -q hello-from-user-data && break
+    openstack console log show demo | grep hello-from-user-data >/dev/null && break
     sleep 0.2
 done
-openstack console log show demo | grep -q hello-from-user-data || fail "console log lacks user_data output"
+openstack console log show demo | grep hello-from-user-data >/dev/null || fail "console log lacks user_data output"
 
 openstack server stop demo
 for _ in $(seq 100); do [ "$(openstack server show demo -f value -c status)" = SHUTOFF ] && break; sleep 0.2; done

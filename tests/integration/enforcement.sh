@@ -44,7 +44,7 @@ command -v crun >/dev/null || { echo "SKIP: crun is not installed (scripts/insta
 command -v openstack >/dev/null || { echo "SKIP: the openstack CLI is not installed"; exit 77; }
 command -v jq >/dev/null || { echo "SKIP: jq is not installed"; exit 77; }
 [ -x "$ST_SOURCE_DIR/scripts/busybox-rootfs.sh" ] || { echo "SKIP: no busybox rootfs script"; exit 77; }
-"${BUSYBOX:-/bin/busybox}" --list 2>/dev/null | grep -qx taskset \
+"${BUSYBOX:-/bin/busybox}" --list 2>/dev/null | grep -x taskset >/dev/null \
     || { echo "SKIP: busybox has no taskset applet to pin the share test to one core"; exit 77; }
 
 data="$ST_TMP/data"

@@ -30,8 +30,8 @@ jq -e '.name == "m1.medium" and .vcpus == 2 and .ram == 4096 and .disk == 20' "$
     || fail "flavor create output: $(cat "$ST_TMP/f.json")"
 fid=$(jq -r .id "$ST_TMP/f.json")
 openstack flavor create --id tiny-1 --vcpus 1 --ram 512 --disk 1 m1.tiny >/dev/null || fail "flavor create with an id"
-openstack flavor list -f value -c Name | sort | tr '\n' ' ' | grep -qx 'm1.medium m1.tiny ' || fail "flavor list: $(openstack flavor list)"
-openstack flavor show m1.medium -f value -c id | grep -qx "$fid" || fail "flavor show by name"
+openstack flavor list -f value -c Name | sort | tr '\n' ' ' | grep -x 'm1.medium m1.tiny ' >/dev/null || fail "flavor list: $(openstack flavor list)"
+openstack flavor show m1.medium -f value -c id | grep -x "$fid" >/dev/null || fail "flavor show by name"
 
 openstack flavor set --property quota:cpu_shares=2048 --property hw:cpu_policy=shared m1.medium || fail "flavor set"
 openstack flavor show m1.medium -f json | jq -e '.properties["quota:cpu_shares"] == "2048"' >/dev/null \
@@ -68,12 +68,12 @@ want=$(ssh-keygen -l -E md5 -f "$ST_TMP/x.pub" | awk '{print $2}' | sed 's/^MD5:
 
 openstack keypair create k2 >"$ST_TMP/k2.pem" || fail "keypair generate"
 chmod 600 "$ST_TMP/k2.pem"
-head -1 "$ST_TMP/k2.pem" | grep -qx -- '-----BEGIN OPENSSH PRIVATE KEY-----' || fail "private key format: $(head -1 "$ST_TMP/k2.pem")"
+head -1 "$ST_TMP/k2.pem" | grep -x -- '-----BEGIN OPENSSH PRIVATE KEY-----' >/dev/null || fail "private key format: $(head -1 "$ST_TMP/k2.pem")"
 derived=$(ssh-keygen -y -f "$ST_TMP/k2.pem" | awk '{print $1, $2}') || fail "ssh-keygen cannot read the private key"
 shown=$(curl -s -H "X-Auth-Token: $(openstack token issue -f value -c id)" "$nova/os-keypairs/k2" | jq -r .keypair.public_key | awk '{print $1, $2}')
 [ "$derived" = "$shown" ] || fail "generated public key '$shown' is not the private key's '$derived'"
 
-openstack keypair list -f value -c Name | sort | tr '\n' ' ' | grep -qx 'k1 k2 ' || fail "keypair list: $(openstack keypair list)"
+openstack keypair list -f value -c Name | sort | tr '\n' ' ' | grep -x 'k1 k2 ' >/dev/null || fail "keypair list: $(openstack keypair list)"
 if out=$(openstack keypair create --public-key "$ST_TMP/x.pub" k1 2>&1); then fail "duplicate keypair accepted"; fi
 grep -q "Key pair 'k1' already exists." <<<"$out" || fail "duplicate keypair message: $out"
 echo "ssh-ed25519 AAAAnotakey" >"$ST_TMP/bad.pub"
@@ -82,7 +82,7 @@ grep -q "Keypair data is invalid" <<<"$out" || fail "broken key message: $out"
 # keypairs are the user's: user-a sees none of the admin's
 [ -z "$(member keypair list -f value -c Name)" ] || fail "user-a sees the admin's keypairs"
 openstack keypair delete k2 || fail "keypair delete"
-openstack keypair list -f value -c Name | grep -qx k1 || fail "keypair list after delete"
+openstack keypair list -f value -c Name | grep -x k1 >/dev/null || fail "keypair list after delete"
 if openstack keypair show k2 >/dev/null 2>&1; then fail "deleted keypair still shown"; fi
 
 # ---- hypervisors and services (admin) ----

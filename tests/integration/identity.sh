@@ -19,22 +19,22 @@ source "$data/admin-openrc"
 export OS_AUTH_URL="$ST_URL/identity/v3"
 
 openstack token issue -f value -c project_id >/dev/null || fail "admin token issue"
-openstack project create proj-a -f value -c name | grep -qx proj-a || fail "project create"
-openstack user create --password pw-a user-a -f value -c name | grep -qx user-a || fail "user create"
+openstack project create proj-a -f value -c name | grep -x proj-a >/dev/null || fail "project create"
+openstack user create --password pw-a user-a -f value -c name | grep -x user-a >/dev/null || fail "user create"
 openstack role add --project proj-a --user user-a member || fail "role add"
 openstack role assignment list --user user-a --project proj-a --names -f value -c Role -c User -c Project \
-    | grep -qx 'member user-a@Default proj-a@Default' || fail "role assignment list"
+    | grep -x 'member user-a@Default proj-a@Default' >/dev/null || fail "role assignment list"
 
 # A duplicate name is refused with Keystone's conflict message.
 if out=$(openstack project create proj-a 2>&1); then fail "duplicate project accepted"; fi
 grep -qi "duplicate" <<<"$out" || fail "duplicate message: $out"
 
 # The stratos CLI does the same, from the same openrc.
-"$STRATOS" project create proj-b -f value -c name | grep -qx proj-b || fail "stratos project create"
-"$STRATOS" user create --password pw-b user-b -f value -c name | grep -qx user-b || fail "stratos user create"
+"$STRATOS" project create proj-b -f value -c name | grep -x proj-b >/dev/null || fail "stratos project create"
+"$STRATOS" user create --password pw-b user-b -f value -c name | grep -x user-b >/dev/null || fail "stratos user create"
 "$STRATOS" role add --project proj-b --user user-b reader || fail "stratos role add"
 "$STRATOS" role assignment list --user user-b --names -f value -c Role -c Project \
-    | grep -qx 'reader proj-b@Default' || fail "stratos role assignment list"
+    | grep -x 'reader proj-b@Default' >/dev/null || fail "stratos role assignment list"
 OS_USERNAME=user-b OS_PASSWORD=pw-b OS_PROJECT_NAME=proj-b "$STRATOS" token issue -f value -c id >/dev/null \
     || fail "stratos token issue as user-b"
 if out=$(OS_USERNAME=user-b OS_PASSWORD=bad "$STRATOS" token issue 2>&1); then fail "stratos: wrong password accepted"; fi

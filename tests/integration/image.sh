@@ -49,7 +49,7 @@ jq -e '.status == "active"' "$ST_TMP/show.json" >/dev/null || fail "not active: 
 [ "$(jq -r .properties.os_command_line "$ST_TMP/show.json")" = '/bin/sh -c "echo hello"' ] || fail "property lost"
 cmp -s "$tarball" "$data/images/$id" || fail "stored file differs"
 
-openstack image list -f value -c Name -c Status | grep -qx 'busybox2 active' || fail "image list"
+openstack image list -f value -c Name -c Status | grep -x 'busybox2 active' >/dev/null || fail "image list"
 openstack image save --file "$ST_TMP/out.tar" busybox2 || fail "image save"
 cmp "$tarball" "$ST_TMP/out.tar" || fail "saved image is not byte-identical"
 
@@ -116,7 +116,7 @@ for _ in $(seq 1 50); do
     sleep 0.2
 done
 [ "$status" = queued ] || fail "interrupted upload left status $status"
-! ls -A "$data/images" | grep -q '^\.upload-' || fail "temporary upload file left behind"
+! ls -A "$data/images" | grep '^\.upload-' >/dev/null || fail "temporary upload file left behind"
 
 # Paging: more than one page of 25, followed by the CLI through "next".
 for i in $(seq 1 26); do

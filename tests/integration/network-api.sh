@@ -62,7 +62,7 @@ net_id=$(jq -r .id <<<"$net")
 sn=$(osj subnet create --network private --subnet-range 10.0.2.0/24 private-subnet)
 check "$sn" '.cidr == "10.0.2.0/24" and .gateway_ip == "10.0.2.1" and .ip_version == 4
              and .enable_dhcp == true and .network_id == "'"$net_id"'"' "subnet create"
-jq -r '.allocation_pools | tostring' <<<"$sn" | grep -q '10.0.2.2' || fail "allocation pools: $sn"
+jq -r '.allocation_pools | tostring' <<<"$sn" | grep '10.0.2.2' >/dev/null || fail "allocation pools: $sn"
 sn_id=$(jq -r .id <<<"$sn")
 nets=$(osj network list)
 check "$nets" 'map(select(.Name == "private"))[0].Subnets == ["'"$sn_id"'"]' "network list Subnets"

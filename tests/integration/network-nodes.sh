@@ -114,7 +114,7 @@ for _ in $(seq 50); do
 done
 [ -n "$ok" ] || { ip -n "$h1" -d link show; bridge -n "$h1" fdb show; fail "x ($hx) cannot ping y ($hy) over VXLAN"; }
 nsenter -t "$py" -n ping -c1 -W1 "$ipx" >/dev/null || fail "y cannot ping x"
-ip -n "$h1" -d link show type vxlan | grep -q "local 10.98.0.1" || fail "no VXLAN device with VTEP 10.98.0.1 on node1"
+ip -n "$h1" -d link show type vxlan | grep "local 10.98.0.1" >/dev/null || fail "no VXLAN device with VTEP 10.98.0.1 on node1"
 
 # another network (on either node): unreachable
 os server create --flavor m1.tiny --image busybox --network other --wait z >/dev/null

@@ -106,7 +106,7 @@ pa=$(netns_of a); pb=$(netns_of b); pw=$(netns_of w)
 
 # The subnet's DNS servers are the instance's resolver, as DHCP would say.
 pc=$(netns_of c)
-nsenter -t "$pc" -m cat /etc/resolv.conf | grep -qx "nameserver 192.0.2.53" ||
+nsenter -t "$pc" -m cat /etc/resolv.conf | grep -x "nameserver 192.0.2.53" >/dev/null ||
     fail "c's /etc/resolv.conf: $(nsenter -t "$pc" -m cat /etc/resolv.conf 2>&1)"
 
 # Same network, same (default) group: they reach each other.
@@ -114,8 +114,8 @@ in_server "$pa" ping -c1 -W2 "$b_ip" >/dev/null || fail "a cannot ping b on the 
 in_server "$pb" ping -c1 -W2 "$a_ip" >/dev/null || fail "b cannot ping a"
 # A subnet's host routes reach the running servers (as DHCP would give them).
 os subnet set --host-route destination=10.77.0.0/16,gateway=10.0.2.1 private-subnet
-for _ in $(seq 50); do in_server "$pa" ip route | grep -q "10.77.0.0/16 via 10.0.2.1" && break; sleep 0.1; done
-in_server "$pa" ip route | grep -q "10.77.0.0/16 via 10.0.2.1" || fail "host route not applied: $(in_server "$pa" ip route)"
+for _ in $(seq 50); do in_server "$pa" ip route | grep "10.77.0.0/16 via 10.0.2.1" >/dev/null && break; sleep 0.1; done
+in_server "$pa" ip route | grep "10.77.0.0/16 via 10.0.2.1" >/dev/null || fail "host route not applied: $(in_server "$pa" ip route)"
 # Another network without a router: nothing.
 in_server "$pa" ping -c1 -W1 "$c_ip" >/dev/null 2>&1 && fail "a reaches c on another network"
 
@@ -206,8 +206,8 @@ os router set --external-gateway public r1
 os router add subnet r1 private-subnet
 gw_ip=$(openstack router show r1 -f json | jq -r '.external_gateway_info.external_fixed_ips[0].ip_address')
 [[ $gw_ip == 172.24.4.* ]] || fail "router gateway address: $gw_ip"
-for _ in $(seq 50); do ip -4 addr show br-ex 2>/dev/null | grep -q 172.24.4.1/24 && break; sleep 0.1; done
-ip -4 addr show br-ex | grep -q 172.24.4.1/24 || fail "br-ex lacks the external gateway address"
+for _ in $(seq 50); do ip -4 addr show br-ex 2>/dev/null | grep 172.24.4.1/24 >/dev/null && break; sleep 0.1; done
+ip -4 addr show br-ex | grep 172.24.4.1/24 >/dev/null || fail "br-ex lacks the external gateway address"
 
 # the host side sees the router's address, not the server's (SNAT)
 python3 - "$ST_TMP/peer" <<'EOF' &

@@ -429,7 +429,7 @@ openstack server delete "${ids[1]}" || fail "server delete"
 wait_for 30 gone "${ids[1]}" || fail "deleted server still shown: $(show "${ids[1]}")"
 openstack server show "${ids[1]}" >/dev/null 2>&1 && fail "the CLI still shows the deleted server"
 proc_alive "${procs[${ids[1]}]}" && fail "deleted server's process still runs"
-crun_ids "$node/agent/crun" | grep -qx "${ids[1]}" && fail "deleted server's container still known to crun"
+crun_ids "$node/agent/crun" | grep -x "${ids[1]}" >/dev/null && fail "deleted server's container still known to crun"
 
 delete_all_servers || fail "deleting the servers"
 [ -z "$(servers_detail | jq -r '.servers[].id')" ] || fail "servers left: $(servers_detail)"

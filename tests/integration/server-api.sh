@@ -51,7 +51,7 @@ jq -e '.properties.role == "web" or .properties == "role='"'"'web'"'"'"' <<<"$sh
 jq -e 'has("OS-EXT-SRV-ATTR:host")' <<<"$show" >/dev/null || fail "the admin sees no host field"
 status=$(jq -r .status <<<"$show")
 if [ "$status" = ERROR ]; then
-    jq -r '.fault.message // .fault' <<<"$show" | grep -qi node || fail "ERROR without a fault about nodes: $show"
+    jq -r '.fault.message // .fault' <<<"$show" | grep -i node >/dev/null || fail "ERROR without a fault about nodes: $show"
 else
     [ "$status" = BUILD ] || fail "show status $status"
     [ "$(jq -r '."OS-EXT-STS:task_state"' <<<"$show")" = scheduling ] || fail "task_state: $show"

@@ -95,7 +95,7 @@ openstack server create --flavor f.sim --image busybox --hint group="$gid" c >/d
     || fail "server create c"
 c_is() { [ "$(openstack server show c -f json | tee "$ST_TMP/c.json" | jq -r .status)" = "$1" ]; }
 wait_for 60 c_is ERROR || fail "c: $(cat "$ST_TMP/c.json")"
-jq -r .fault.message "$ST_TMP/c.json" | grep -q "anti-affinity" || fail "fault of c: $(cat "$ST_TMP/c.json")"
+jq -r .fault.message "$ST_TMP/c.json" | grep "anti-affinity" >/dev/null || fail "fault of c: $(cat "$ST_TMP/c.json")"
 
 # A hint naming no group of the project is a 400, as Nova answers it.
 out=$(openstack server create --flavor f.sim --image busybox \

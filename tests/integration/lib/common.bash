@@ -1,6 +1,9 @@
 # Helpers sourced by the integration tests: locating the build, temp dirs
 # that are removed on exit, and starting/stopping a real stratosd.
 set -euo pipefail
+# Under pipefail, `cmd | grep -q` fails at random: grep exits at its first
+# match and cmd's next write or sendfile (even one at end of file) gets
+# SIGPIPE. The tests write `cmd | grep PATTERN >/dev/null`, which reads all.
 
 ST_BUILD_DIR=${ST_BUILD_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)/build}
 STRATOSD="$ST_BUILD_DIR/stratosd"
