@@ -9,7 +9,8 @@ build=(build-essential cmake pkg-config clang-format
        libcurl4-openssl-dev libssl-dev libargon2-dev libcmocka-dev
        curl jq sqlite3 iproute2 procps python3-openstackclient busybox-static
        crun libarchive-dev zstd util-linux openssh-client
-       libnl-route-3-dev libnftables-dev nftables iputils-ping netcat-openbsd)
+       libnl-route-3-dev libnftables-dev libnetfilter-conntrack-dev nftables
+       iputils-ping netcat-openbsd)
 bench=(wrk nginx-light iperf3)
 
 want=("${build[@]}")

@@ -28,6 +28,7 @@ struct st_netplan {
     json_t *view;         /* the last node view, or NULL */
     char digest[17];
     char *fw_applied;     /* the ruleset text last applied, or NULL */
+    json_t *fw_grants;    /* what it allowed each port (st_fw_port_grants), or NULL */
     json_t *reported;     /* {"<port>": "ACTIVE"} last sent */
     json_t *plugged;      /* {"<port>": "ACTIVE"} of the last apply */
     json_t *router_rules; /* {"<router>": NAT ruleset text last applied in its namespace} */

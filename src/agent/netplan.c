@@ -53,7 +53,7 @@ static char *default_route_address(void)
         char dev[64];
         unsigned long dst = 1;
         if (sscanf(line, "%63s %lx", dev, &dst) == 2 && dst == 0 && strlen(dev) <= IF_NAMESIZE) {
-            snprintf(ifname, sizeof(ifname), "%s", dev);
+            snprintf(ifname, sizeof(ifname), "%.*s", IF_NAMESIZE, dev);
             break;
         }
     }
@@ -304,6 +304,7 @@ static void netplan_free(struct st_netplan *np)
     json_decref(np->plugged);
     json_decref(np->router_rules);
     free(np->fw_applied);
+    json_decref(np->fw_grants);
     free(np->node);
     free(np->data_dir);
     free(np->netns_dir);

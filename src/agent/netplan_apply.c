@@ -338,12 +338,32 @@ static void remove_stale(struct st_netplan *np, struct st_net *host, json_t *wan
     closedir(d);
 }
 
+/* Connections the last ruleset allowed and the new one does not lose their
+ * conntrack entries (firewall.h). Before the agent's first apply since it
+ * started there is nothing to compare with: a rule removed while it was
+ * down keeps its established connections until they end. */
+static int revoke_established(struct st_netplan *np, json_t *grants, struct st_err **err)
+{
+    if (!np->fw_grants)
+        return 0;
+    st_autoptr(json_t) revoked = st_fw_revoked(np->fw_grants, grants);
+    unsigned deleted = 0;
+    int r = st_fw_conntrack_flush(NULL, revoked, &deleted, err);
+    if (r == 0 && json_array_size(revoked) > 0)
+        st_log_info("netplan_conntrack_flush", "ports=%zu connections=%u", json_array_size(revoked),
+                    deleted);
+    return r;
+}
+
 /* One ruleset for every port of the node. A node that never had a port
  * never touches nftables (several test agents may share a namespace);
  * once its last port is gone, its tables go. */
 static int apply_firewall(struct st_netplan *np, struct st_err **err)
 {
     int r;
+    st_autoptr(json_t) grants = NULL;
+    if ((r = st_fw_port_grants(np->view, &grants, err)) < 0)
+        return r;
     if (json_array_size(json_object_get(np->view, "ports")) == 0) {
         if (!np->fw_applied)
             return 0;
@@ -352,18 +372,21 @@ static int apply_firewall(struct st_netplan *np, struct st_err **err)
             return r;
         free(np->fw_applied);
         np->fw_applied = NULL;
-        return 0;
+    } else {
+        st_autofree char *rules = NULL;
+        if ((r = st_fw_render_ports(np->view, &rules, err)) < 0)
+            return r;
+        if (np->fw_applied && strcmp(rules, np->fw_applied) == 0)
+            return 0;
+        if ((r = st_fw_apply(NULL, rules, err)) < 0)
+            return r;
+        free(np->fw_applied);
+        np->fw_applied = st_steal(&rules);
     }
-    st_autofree char *rules = NULL;
-    if ((r = st_fw_render_ports(np->view, &rules, err)) < 0)
-        return r;
-    if (np->fw_applied && strcmp(rules, np->fw_applied) == 0)
-        return 0;
-    if ((r = st_fw_apply(NULL, rules, err)) < 0)
-        return r;
-    free(np->fw_applied);
-    np->fw_applied = st_steal(&rules);
-    return 0;
+    r = revoke_established(np, grants, err);
+    json_decref(np->fw_grants);
+    np->fw_grants = st_steal(&grants);
+    return r;
 }
 
 int netplan_apply(struct st_netplan *np, struct st_err **err)

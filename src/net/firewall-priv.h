@@ -6,6 +6,7 @@
  * brace. */
 #pragma once
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -30,3 +31,9 @@ static inline void st_fw_fclosep(FILE **f)
 
 /* qsort comparator over an array of `const char *`. */
 int st_fw_strcmp_ptr(const void *a, const void *b);
+
+/* A network's conntrack zone from its VNI (16 bits; VNIs above 65535 wrap
+ * and may share a zone, which only loses the separation of overlapping
+ * addresses between those two networks). Flat networks (no VNI) stay in
+ * zone 0. */
+int st_fw_vni_zone(json_t *vni);

@@ -142,6 +142,14 @@ int st_fw_strcmp_ptr(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+int st_fw_vni_zone(json_t *vni)
+{
+    if (!json_is_integer(vni) || json_integer_value(vni) <= 0)
+        return 0;
+    json_int_t v = json_integer_value(vni);
+    return v <= 65535 ? (int)v : (int)(1 + v % 65535);
+}
+
 void st_fw_port_ifname(const char *port_id, char buf[16])
 {
     size_t n = 0;
@@ -534,17 +542,6 @@ static int net_cmp(const void *a, const void *b)
     return strcmp(((const struct net *)a)->bridge, ((const struct net *)b)->bridge);
 }
 
-/* A conntrack zone per VXLAN network (16 bits; VNIs above 65535 wrap and
- * may share a zone, which only loses the separation of overlapping
- * addresses between those two networks). Flat networks stay in zone 0. */
-static int vni_zone(json_t *vni)
-{
-    if (!json_is_integer(vni) || json_integer_value(vni) <= 0)
-        return 0;
-    json_int_t v = json_integer_value(vni);
-    return v <= 65535 ? (int)v : (int)(1 + v % 65535);
-}
-
 static int load_networks(json_t *view, struct net **ret, size_t *ret_n, struct st_err **err)
 {
     json_t *nets = json_object_get(view, "networks");
@@ -554,7 +551,7 @@ static int load_networks(json_t *view, struct net **ret, size_t *ret_n, struct s
         json_t *nw = json_array_get(nets, i);
         v[i].id = json_string_value(json_object_get(nw, "id"));
         v[i].bridge = json_string_value(json_object_get(nw, "bridge"));
-        v[i].zone = vni_zone(json_object_get(nw, "vni"));
+        v[i].zone = st_fw_vni_zone(json_object_get(nw, "vni"));
         if (!v[i].id || !v[i].bridge || st_net_check_ifname(v[i].bridge, NULL) < 0) {
             free(v);
             return st_err_set(err, -EINVAL, "network %zu of the view: bad id or bridge", i);

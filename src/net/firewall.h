@@ -52,3 +52,26 @@ int st_fw_apply(const char *netns, const char *text, struct st_err **err);
 /* Deletes a table ("inet", "stratos"); 0 if absent. */
 int st_fw_delete_table(const char *netns, const char *family, const char *name,
                        struct st_err **err);
+
+/* ---- revoking what is already established ----
+ * The ruleset is stateful: a connection a rule allowed stays allowed by
+ * "ct state established" after the rule is gone. As Neutron's firewall
+ * drivers do, the agent deletes the tracked connections of every port that
+ * lost something it was allowed (a rule, a remote group member, port
+ * security turned on) or that was removed (its address may be reused at
+ * once). A deleted entry costs a live, still-allowed connection nothing:
+ * its next packet is tracked again and passes the rules.
+ *
+ * A view's grants: {"<port id>": {"zone": Z, "ip": "10.0.2.5",
+ *                                 "grants": {"<rule in canonical form>": true}}}
+ * with remote groups expanded to one grant per member address, and a port
+ * without port security granted "*" (everything). */
+int st_fw_port_grants(json_t *view, json_t **ret, struct st_err **err);
+/* The ports of old that new lacks or grants less: [{"zone": Z, "ip": "..."}]. */
+json_t *st_fw_revoked(json_t *old_grants, json_t *new_grants);
+/* Deletes every tracked connection of the namespace at netns (NULL: the
+ * caller's) in one of the given zones whose original source or destination
+ * is that zone's address ([{"zone", "ip"}], as st_fw_revoked returns);
+ * *ret_deleted (optional) receives how many. Through libnetfilter_conntrack. */
+int st_fw_conntrack_flush(const char *netns, json_t *targets, unsigned *ret_deleted,
+                          struct st_err **err);

@@ -138,7 +138,7 @@ sed -e 's/OS_USERNAME=.*/OS_USERNAME=demo2/' -e 's/OS_PASSWORD=.*/OS_PASSWORD=se
 in_server "$pa" ping -c1 -W1 10.0.2.50 >/dev/null 2>&1 && fail "a reaches another project's server"
 
 # Security group web: tcp/80 in, nothing else.
-in_server "$pw" nc -lk 80 </dev/null >/dev/null 2>&1 &
+in_server "$pw" nc -lk 80 </dev/null >"$ST_TMP/w80.out" 2>&1 &
 l80=$!
 in_server "$pw" nc -lk 22 </dev/null >/dev/null 2>&1 &
 l22=$!
@@ -147,6 +147,14 @@ sleep 0.3
 in_server "$pa" nc -z -w2 "$w_ip" 80 || fail "tcp/80 to w is not allowed"
 in_server "$pa" nc -z -w2 "$w_ip" 22 && fail "tcp/22 to w is allowed"
 in_server "$pa" ping -c1 -W1 "$w_ip" >/dev/null 2>&1 && fail "icmp to w is allowed"
+# A connection the rule let in, held open across its removal.
+mkfifo "$ST_TMP/held"
+in_server "$pa" nc "$w_ip" 80 <"$ST_TMP/held" >/dev/null 2>&1 &
+ST_PIDS+=("$!")
+exec 7>"$ST_TMP/held"
+echo before-removal >&7
+for _ in $(seq 50); do grep before-removal "$ST_TMP/w80.out" >/dev/null && break; sleep 0.1; done
+grep before-removal "$ST_TMP/w80.out" >/dev/null || fail "a held connection to w:80 carries nothing"
 t0=$(date +%s%N)
 os security group rule delete "$rule"
 closed=""
@@ -156,6 +164,12 @@ for _ in $(seq 50); do
 done
 [ -n "$closed" ] || fail "tcp/80 still open after the rule was removed"
 echo "rule removal closed tcp/80 in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+# ... and the established one is cut too (its conntrack entries deleted),
+# as Neutron does: what it sends now never arrives.
+echo after-removal >&7
+sleep 1
+grep after-removal "$ST_TMP/w80.out" >/dev/null && fail "a connection established before the rule was removed still gets through"
+exec 7>&-
 
 # Repair: the agent restarts (kill -9 of stratosd) after someone removed a
 # port's veth and the firewall, and left a stale device: it puts back what

@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -175,6 +177,87 @@ static const char router_text[] =
     " \"floating_ips\": [{\"ip\": \"203.0.113.20\", \"fixed_ip\": \"10.0.1.5\"},"
     "  {\"ip\": \"203.0.113.10\", \"fixed_ip\": \"10.0.2.5\"},"
     "  {\"ip\": \"203.0.113.30\", \"fixed_ip\": null}]}";
+
+/* ------------------------------------------------------------ grants */
+
+static json_t *revoked_ips(json_t *before_view, json_t *after_view)
+{
+    st_autoptr(json_t) before = NULL;
+    st_autoptr(json_t) after = NULL;
+    st_autoptr(st_err) err = NULL;
+    assert_int_equal(st_fw_port_grants(before_view, &before, &err), 0);
+    assert_int_equal(st_fw_port_grants(after_view, &after, &err), 0);
+    st_autoptr(json_t) revoked = st_fw_revoked(before, after);
+    json_t *ips = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach(revoked, i, t)
+    {
+        json_array_append_new(ips,
+                              json_sprintf("%s@%d", json_string_value(json_object_get(t, "ip")),
+                                           (int)json_integer_value(json_object_get(t, "zone"))));
+    }
+    return ips;
+}
+
+static void assert_revoked(json_t *before, json_t *after, const char *expect)
+{
+    st_autoptr(json_t) ips = revoked_ips(before, after);
+    st_autoptr(json_t) want = parse(expect);
+    st_autofree char *got = json_dumps(ips, JSON_COMPACT);
+    size_t i;
+    json_t *w;
+    assert_int_equal(json_array_size(ips), json_array_size(want));
+    json_array_foreach(want, i, w)
+    {
+        bool found = false;
+        size_t j;
+        json_t *g;
+        json_array_foreach(ips, j, g) found = found || json_equal(g, w);
+        if (!found)
+            fail_msg("%s not revoked; revoked: %s", json_string_value(w), got);
+    }
+}
+
+static json_t *group_of(json_t *view, const char *id)
+{
+    return json_object_get(json_object_get(view, "security_groups"), id);
+}
+
+#define GROUP_A "aaaaaaaa-0000-4000-8000-00000000000a"
+#define GROUP_D "dddddddd-0000-4000-8000-00000000000b"
+
+/* What a changed view takes away from which port: a removed rule from the
+ * ports of its group; a remote group's lost member from the ports whose
+ * rules name that group; port security turned on; a removed port. Added
+ * rules take nothing away. */
+static void test_grants_revoked(void **state)
+{
+    (void)state;
+    st_autoptr(json_t) view = parse(view_text);
+    assert_revoked(view, view, "[]");
+
+    st_autoptr(json_t) no_http = json_deep_copy(view);
+    json_t *rules = json_object_get(group_of(no_http, GROUP_A), "rules");
+    assert_int_equal(json_array_remove(rules, 1), 0); /* r-web-1: tcp/80 */
+    assert_revoked(view, no_http, "[\"10.0.2.5@1002\", \"10.0.1.5@1001\", \"10.0.2.6@1002\"]");
+    assert_revoked(no_http, view, "[]");
+
+    st_autoptr(json_t) left = json_deep_copy(view);
+    json_t *members = json_object_get(group_of(left, GROUP_A), "members");
+    assert_int_equal(json_array_remove(members, 1), 0); /* 10.0.1.5 left group a */
+    assert_revoked(view, left, "[\"10.0.2.5@1002\", \"10.0.1.6@1001\"]");
+
+    st_autoptr(json_t) secured = json_deep_copy(view);
+    json_object_set_new(json_array_get(json_object_get(secured, "ports"), 2), "port_security",
+                        json_true());
+    assert_revoked(view, secured, "[\"10.0.1.7@1001\"]");
+    assert_revoked(secured, view, "[]");
+
+    st_autoptr(json_t) gone = json_deep_copy(view);
+    assert_int_equal(json_array_remove(json_object_get(gone, "ports"), 4), 0);
+    assert_revoked(view, gone, "[\"10.0.1.6@1001\"]");
+}
 
 /* ------------------------------------------------------------ renderings */
 
@@ -475,6 +558,8 @@ static int listen_in(const char *ns_path, int port)
 struct connect_args {
     const char *src, *dst;
     int port;
+    bool keep; /* hand the connected socket back in fd instead of closing it */
+    int fd;
 };
 
 /* 0 when the TCP handshake completes within 500 ms. */
@@ -503,6 +588,8 @@ static int connect_here(void *userdata, struct st_err **err)
     int soerr = 0;
     socklen_t len = sizeof(soerr);
     getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+    if (soerr == 0 && a->keep)
+        a->fd = st_steal_fd(&fd);
     return -soerr;
 }
 
@@ -652,6 +739,56 @@ static void test_apply_packets(void **state)
     assert_int_equal(st_fw_delete_table(env.host_path, "bridge", "stratos", &err), 0);
     assert_int_equal(tcp_connect(env.c1_path, NULL, "10.97.0.2", 80), 0);
     assert_true(pings(env.c1, "10.97.0.2"));
+}
+
+/* Bytes of fd's stream the peer has not acknowledged after 300 ms. */
+static int unacked_after_send(int fd)
+{
+    assert_int_equal(write(fd, "x", 1), 1);
+    usleep(300 * 1000);
+    int n = -1;
+    assert_int_equal(ioctl(fd, SIOCOUTQ, &n), 0);
+    return n;
+}
+
+/* A connection that a rule let in outlives the rule (the ruleset is
+ * stateful) until the agent deletes the tracked connections of the port
+ * that lost it; then its next segment is new, and refused. */
+static void test_conntrack_flush(void **state)
+{
+    (void)state;
+    if (!env.ready)
+        skip();
+    st_autoptr(json_t) open = packet_view(true);
+    st_autoptr(json_t) closed = packet_view(false);
+    apply_view(open);
+    struct connect_args a = {.dst = "10.97.0.2", .port = 80, .keep = true, .fd = -1};
+    assert_int_equal(st_net_netns_run(env.c1_path, connect_here, &a, NULL), 0);
+    st_autoclose int fd = a.fd;
+    assert_int_equal(unacked_after_send(fd), 0);
+
+    apply_view(closed);
+    assert_int_equal(unacked_after_send(fd), 0); /* established: still through */
+    st_autoptr(json_t) before = NULL;
+    st_autoptr(json_t) after = NULL;
+    st_autoptr(st_err) err = NULL;
+    assert_int_equal(st_fw_port_grants(open, &before, &err), 0);
+    assert_int_equal(st_fw_port_grants(closed, &after, &err), 0);
+    st_autoptr(json_t) revoked = st_fw_revoked(before, after);
+    assert_int_equal(json_array_size(revoked), 1); /* c2 lost tcp/80; c1 lost nothing */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(revoked, 0), "ip")),
+                        "10.97.0.2");
+    unsigned deleted = 0;
+    if (st_fw_conntrack_flush(env.host_path, revoked, &deleted, &err) < 0)
+        fail_msg("%s", st_err_msg(err));
+    assert_true(deleted >= 1);
+    assert_int_equal(unacked_after_send(fd), 1); /* unanswered now */
+    /* the refused segment left no entry behind */
+    assert_int_equal(st_fw_conntrack_flush(env.host_path, revoked, &deleted, &err), 0);
+    assert_int_equal(deleted, 0);
+    /* grants only added: nothing revoked */
+    st_autoptr(json_t) none = st_fw_revoked(after, before);
+    assert_int_equal(json_array_size(none), 0);
 }
 
 /* The golden rulesets load into a kernel as they are; re-applying a
@@ -924,15 +1061,15 @@ int main(void)
 {
     const struct CMUnitTest renders[] = {
         cmocka_unit_test(test_port_ifname),
+        cmocka_unit_test(test_grants_revoked),
         cmocka_unit_test(test_render_ports_golden),
         cmocka_unit_test(test_render_ports_deterministic),
         cmocka_unit_test(test_render_router_golden),
         cmocka_unit_test(test_render_refuses_injection),
     };
     const struct CMUnitTest packets[] = {
-        cmocka_unit_test(test_apply_packets),
-        cmocka_unit_test(test_apply_replaces),
-        cmocka_unit_test(test_apply_router_nat),
+        cmocka_unit_test(test_apply_packets),   cmocka_unit_test(test_apply_replaces),
+        cmocka_unit_test(test_conntrack_flush), cmocka_unit_test(test_apply_router_nat),
         cmocka_unit_test(test_bench_apply),
     };
     int failed = cmocka_run_group_tests_name("firewall renders", renders, NULL, NULL);
