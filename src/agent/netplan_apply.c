@@ -5,10 +5,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agent/netplan-priv.h"
 #include "lib/cleanup.h"
+#include "lib/files.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "net/firewall.h"
@@ -339,20 +341,32 @@ static void remove_stale(struct st_netplan *np, struct st_net *host, json_t *wan
 }
 
 /* Connections the last ruleset allowed and the new one does not lose their
- * conntrack entries (firewall.h). Before the agent's first apply since it
- * started there is nothing to compare with: a rule removed while it was
- * down keeps its established connections until they end. */
+ * conntrack entries (firewall.h). What the last ruleset allowed is kept in
+ * <data-dir>/firewall-grants.json as well, so a rule removed while the
+ * agent was down is revoked at its first apply after the restart. */
 static int revoke_established(struct st_netplan *np, json_t *grants, struct st_err **err)
 {
+    st_autofree char *path = st_sprintf("%s/firewall-grants.json", np->data_dir);
     if (!np->fw_grants)
-        return 0;
-    st_autoptr(json_t) revoked = st_fw_revoked(np->fw_grants, grants);
-    unsigned deleted = 0;
-    int r = st_fw_conntrack_flush(NULL, revoked, &deleted, err);
-    if (r == 0 && json_array_size(revoked) > 0)
-        st_log_info("netplan_conntrack_flush", "ports=%zu connections=%u", json_array_size(revoked),
-                    deleted);
-    return r;
+        np->fw_grants = json_load_file(path, 0, NULL); /* none yet: nothing to revoke */
+    int r = 0;
+    if (np->fw_grants) {
+        st_autoptr(json_t) revoked = st_fw_revoked(np->fw_grants, grants);
+        unsigned deleted = 0;
+        if ((r = st_fw_conntrack_flush(NULL, revoked, &deleted, err)) < 0)
+            return r;
+        if (json_array_size(revoked) > 0)
+            st_log_info("netplan_conntrack_flush", "ports=%zu connections=%u",
+                        json_array_size(revoked), deleted);
+    }
+    st_autofree char *text = json_dumps(grants, JSON_COMPACT);
+    if (!text)
+        abort();
+    if ((r = st_write_file_atomic(path, text, strlen(text), 0600, err)) < 0)
+        return r;
+    json_decref(np->fw_grants);
+    np->fw_grants = json_incref(grants);
+    return 0;
 }
 
 /* One ruleset for every port of the node. A node that never had a port
@@ -376,17 +390,15 @@ static int apply_firewall(struct st_netplan *np, struct st_err **err)
         st_autofree char *rules = NULL;
         if ((r = st_fw_render_ports(np->view, &rules, err)) < 0)
             return r;
-        if (np->fw_applied && strcmp(rules, np->fw_applied) == 0)
-            return 0;
+        if (np->fw_applied && strcmp(rules, np->fw_applied) == 0 && np->fw_grants &&
+            json_equal(np->fw_grants, grants))
+            return 0; /* applied, and revoked what it took away */
         if ((r = st_fw_apply(NULL, rules, err)) < 0)
             return r;
         free(np->fw_applied);
         np->fw_applied = st_steal(&rules);
     }
-    r = revoke_established(np, grants, err);
-    json_decref(np->fw_grants);
-    np->fw_grants = st_steal(&grants);
-    return r;
+    return revoke_established(np, grants, err);
 }
 
 int netplan_apply(struct st_netplan *np, struct st_err **err)
