@@ -1,9 +1,10 @@
 /* Neutron's front door: the version documents (public, as Neutron's are),
  * the extension list that openstacksdk consults before some commands (it
  * shows or hides columns and options by what is listed, so it names only
- * what stratos really serves), the quota set of `openstack quota show`
- * (openstack-api-subset.md §8: fixed limits, with usage counted from the
- * service's lists), and the registration of the resource files. */
+ * what stratos really serves), Neutron's quota API over network/quota.h
+ * (`openstack quota show` and `quota set`: limits, defaults, usage; setting
+ * and resetting are admin only, "network:quota:update" in the policy), and
+ * the registration of the resource files. */
 #include "neutron.h"
 
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include "api/router.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
+#include "network/quota.h"
 
 static int get_versions(struct st_http_request *req, struct st_http_response *resp,
                         struct st_err **err)
@@ -136,31 +138,14 @@ static int show_extension(struct st_http_request *req, struct st_http_response *
 
 /* ---- quotas ---- */
 
-/* Neutron's defaults (openstack-api-subset.md §8); stratos does not enforce
- * network quotas, and says so by serving the defaults it would enforce. */
-static const struct {
-    const char *key;
-    int limit;
-    neutron_list_fn count; /* what "used" counts in /details, or NULL */
-} quotas[] = {
-    {"network", 100, st_network_list},
-    {"subnet", 100, st_subnet_list},
-    {"port", 500, st_port_list},
-    {"router", 10, st_router_list},
-    {"floatingip", 50, st_floatingip_list},
-    {"security_group", 10, st_security_group_list},
-    {"security_group_rule", 100, st_security_group_rule_list},
-    {"subnetpool", -1, NULL},
-    {"rbac_policy", 10, NULL},
-};
-
-/* The project of the path: one's own, or any for an admin (404 otherwise,
- * as for another project's resources). */
-static int quota_project(struct st_http_request *req, const char **ret, struct st_err **err)
+/* The project of the path, for action: one's own, or any for an admin (404
+ * otherwise, as for another project's resources). */
+static int quota_project(struct st_http_request *req, const char *action, const char **ret,
+                         struct st_err **err)
 {
     const char *project = st_http_param(req, "project_id");
     st_autoptr(st_err) denied = NULL;
-    int r = st_api_authorize(req, "network:quota:show", project, &denied);
+    int r = st_api_authorize(req, action, project, &denied);
     if (r == -ENOENT)
         return st_err_set(err, -ENOENT, "Project %s could not be found.", project);
     if (r < 0)
@@ -169,17 +154,38 @@ static int quota_project(struct st_http_request *req, const char **ret, struct s
     return 0;
 }
 
+static json_t *render_limits(const struct st_network_quota *q)
+{
+    json_t *set = json_object();
+    for (size_t i = 0; i < ST_NETWORK_QUOTA_N; i++)
+        json_object_set_new(set, st_network_quota_name(i), json_integer(q->limit[i]));
+    return json_pack("{s:o}", "quota", set);
+}
+
 static int show_quota(struct st_http_request *req, struct st_http_response *resp,
                       struct st_err **err)
 {
+    struct st_api_app *app = req->app;
     const char *project;
-    int r = quota_project(req, &project, err);
+    struct st_network_quota q;
+    int r;
+    if ((r = quota_project(req, "network:quota:show", &project, err)) < 0 ||
+        (r = st_network_quota_get(app->kv, project, &q, err)) < 0)
+        return neutron_fail(req, resp, r, *err, NULL);
+    st_http_resp_json(resp, 200, render_limits(&q));
+    return 0;
+}
+
+static int show_quota_default(struct st_http_request *req, struct st_http_response *resp,
+                              struct st_err **err)
+{
+    const char *project;
+    int r = quota_project(req, "network:quota:show", &project, err);
     if (r < 0)
-        return r;
-    json_t *set = json_object();
-    for (size_t i = 0; i < ST_ARRAY_SIZE(quotas); i++)
-        json_object_set_new(set, quotas[i].key, json_integer(quotas[i].limit));
-    st_http_resp_json(resp, 200, json_pack("{s:o}", "quota", set));
+        return neutron_fail(req, resp, r, *err, NULL);
+    struct st_network_quota q;
+    st_network_quota_defaults(&q);
+    st_http_resp_json(resp, 200, render_limits(&q));
     return 0;
 }
 
@@ -188,28 +194,75 @@ static int show_quota_details(struct st_http_request *req, struct st_http_respon
 {
     struct st_api_app *app = req->app;
     const char *project;
-    int r = quota_project(req, &project, err);
-    if (r < 0)
-        return r;
-    /* counted as a member of the project sees it, its own resources only */
-    struct st_network_caller who = {.project_id = project};
-    st_autoptr(json_t) filters = json_pack("{s:s}", "project_id", project);
+    struct st_network_quota q;
+    struct st_network_quota_usage u;
+    int r;
+    if ((r = quota_project(req, "network:quota:show", &project, err)) < 0 ||
+        (r = st_network_quota_get(app->kv, project, &q, err)) < 0 ||
+        (r = st_network_quota_usage(app->kv, project, &u, err)) < 0)
+        return neutron_fail(req, resp, r, *err, NULL);
     json_t *set = json_object();
-    for (size_t i = 0; i < ST_ARRAY_SIZE(quotas); i++) {
-        size_t used = 0;
-        if (quotas[i].count) {
-            st_autoptr(json_t) rows = NULL;
-            if ((r = quotas[i].count(app->kv, &who, filters, &rows, err)) < 0) {
-                json_decref(set);
-                return st_err_prefix(err, r, "counting %ss", quotas[i].key);
-            }
-            used = json_array_size(rows);
-        }
-        json_object_set_new(set, quotas[i].key,
-                            json_pack("{s:i, s:I, s:i}", "limit", quotas[i].limit, "used",
-                                      (json_int_t)used, "reserved", 0));
-    }
+    for (size_t i = 0; i < ST_NETWORK_QUOTA_N; i++)
+        json_object_set_new(set, st_network_quota_name(i),
+                            json_pack("{s:I, s:I, s:I}", "limit", (json_int_t)q.limit[i], "used",
+                                      (json_int_t)u.used[i], "reserved",
+                                      (json_int_t)u.reserved[i]));
     st_http_resp_json(resp, 200, json_pack("{s:o}", "quota", set));
+    return 0;
+}
+
+/* GET /v2.0/quotas: the projects whose quotas differ from the defaults;
+ * an admin sees every project, anyone else only their own. */
+static int list_quotas(struct st_http_request *req, struct st_http_response *resp,
+                       struct st_err **err)
+{
+    struct st_api_app *app = req->app;
+    struct st_network_caller who;
+    neutron_caller(req, &who);
+    st_autoptr(json_t) rows = NULL;
+    int r = st_network_quota_list(app->kv, &rows, err);
+    if (r < 0)
+        return neutron_fail(req, resp, r, *err, NULL);
+    json_t *out = json_array();
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        const char *p = json_string_value(json_object_get(row, "project_id"));
+        if (who.is_admin || (p && who.project_id && strcmp(p, who.project_id) == 0))
+            json_array_append(out, row);
+    }
+    st_http_resp_json(resp, 200, json_pack("{s:o}", "quotas", out));
+    return 0;
+}
+
+static int update_quota(struct st_http_request *req, struct st_http_response *resp,
+                        struct st_err **err)
+{
+    struct st_api_app *app = req->app;
+    const char *project;
+    st_autoptr(json_t) body = NULL;
+    json_t *changes = NULL;
+    struct st_network_quota q;
+    int r;
+    if ((r = quota_project(req, "network:quota:update", &project, err)) < 0 ||
+        (r = neutron_body(req, "quota", &body, &changes, err)) < 0 ||
+        (r = st_network_quota_set(app->kv, project, changes, &q, err)) < 0)
+        return neutron_fail(req, resp, r, *err, NULL);
+    st_http_resp_json(resp, 200, render_limits(&q));
+    return 0;
+}
+
+static int delete_quota(struct st_http_request *req, struct st_http_response *resp,
+                        struct st_err **err)
+{
+    struct st_api_app *app = req->app;
+    const char *project;
+    int r;
+    if ((r = quota_project(req, "network:quota:update", &project, err)) < 0 ||
+        (r = st_network_quota_reset(app->kv, project, err)) < 0)
+        return neutron_fail(req, resp, r, *err, NULL);
+    resp->status = 204;
     return 0;
 }
 
@@ -228,8 +281,12 @@ static const struct st_route routes[] = {
      .handler = get_resources},
     NEUTRON_ROUTE("GET", "/extensions", "network:extension:list", list_extensions, NULL),
     NEUTRON_ROUTE("GET", "/extensions/{alias}", "network:extension:show", show_extension, NULL),
+    NEUTRON_ROUTE("GET", "/quotas", "network:quota:list", list_quotas, NULL),
     NEUTRON_ROUTE("GET", "/quotas/{project_id}", "network:quota:show", show_quota, NULL),
-    NEUTRON_ROUTE("GET", "/quotas/{project_id}/default", "network:quota:show", show_quota, NULL),
+    NEUTRON_ROUTE("PUT", "/quotas/{project_id}", "network:quota:update", update_quota, NULL),
+    NEUTRON_ROUTE("DELETE", "/quotas/{project_id}", "network:quota:update", delete_quota, NULL),
+    NEUTRON_ROUTE("GET", "/quotas/{project_id}/default", "network:quota:show", show_quota_default,
+                  NULL),
     NEUTRON_ROUTE("GET", "/quotas/{project_id}/details", "network:quota:show", show_quota_details,
                   NULL),
 };

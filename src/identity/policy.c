@@ -37,7 +37,8 @@ static const char *const read_verbs[] = {"list", "show", "get", "head"};
 static const char *const admin_only[] = {
     "compute:flavor:create",    "compute:flavor:delete", "compute:flavor:update",
     "compute:hypervisor:*",     "compute:service:*",     "compute:quota:update",
-    "network:network:external", "image:image:publicize", "volume:quota:update",
+    "network:network:external", "network:quota:update",  "image:image:publicize",
+    "volume:quota:update",
 };
 
 bool st_policy_action_valid(const char *action)

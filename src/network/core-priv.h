@@ -92,10 +92,14 @@ struct net_port_spec {
     json_t *security_groups; /* array of ids (borrowed); NULL: [] */
     bool port_security;
     bool admin_state_up;
+    /* Counted in the project's port quota but never refused by it: the
+     * service's own ports (router interfaces), as Neutron's plugin makes
+     * them past the API's quota check. */
+    bool over_quota_ok;
 };
-/* Claims the MAC and the addresses, writes the port, then makes sure its
- * network and subnets still stand (undoing everything when not). *ret: the
- * stored document. */
+/* Claims the port in the project's quota (quota.h), the MAC and the
+ * addresses, writes the port, then makes sure its network and subnets
+ * still stand (undoing everything when not). *ret: the stored document. */
 int net_port_make(struct st_kv *kv, const struct net_port_spec *spec, json_t **ret,
                   struct st_err **err);
 /* Releases what the stored port doc holds: its addresses and its MAC. */

@@ -13,6 +13,7 @@
 #include "network/l3-priv.h"
 #include "network/model.h"
 #include "network/network-priv.h"
+#include "network/quota.h"
 #include "store/kv.h"
 
 static int not_found(const char *id, struct st_err **err)
@@ -226,10 +227,14 @@ int st_floatingip_create(struct st_kv *kv, const struct st_network_caller *who, 
     st_autoptr(json_t) doc = net_doc_new(project, "");
     json_object_del(doc, "name");
     const char *id = l3_str(doc, "id");
+    if ((r = st_network_quota_claim(kv, project, ST_NETWORK_QUOTA_FLOATINGIP, id, err)) < 0)
+        return r;
     st_autoptr(json_t) port = NULL;
     if ((r = net_port_create_internal(kv, "", net_id, subnet_id, want_ip, id, L3_OWNER_FLOATINGIP,
-                                      &port, err)) < 0)
+                                      &port, err)) < 0) {
+        st_network_quota_release_one(kv, project, ST_NETWORK_QUOTA_FLOATINGIP, id);
         return st_err_prefix(err, r, "creating a floating IP");
+    }
     const char *port_id = l3_str(port, "id");
     json_object_update_new(
         doc, json_pack("{s:s, s:O, s:n, s:n, s:n, s:s, s:n, s:[], s:s}", "floating_network_id",
@@ -246,6 +251,7 @@ int st_floatingip_create(struct st_kv *kv, const struct st_network_caller *who, 
         r = net_doc_put(kv, ST_NETWORK_FIPS_PREFIX, doc, ST_KV_ABSENT, err);
     if (r < 0) {
         net_port_delete_internal(kv, port_id, NULL);
+        st_network_quota_release_one(kv, project, ST_NETWORK_QUOTA_FLOATINGIP, id);
         return r;
     }
     st_log_info("floatingip_create", "id=%s ip=%s port=%s", id, l3_str(doc, "floating_ip_address"),
@@ -335,6 +341,8 @@ int st_floatingip_delete(struct st_kv *kv, const struct st_network_caller *who, 
             return not_found(id, err);
         if (r < 0)
             return st_err_prefix(err, r, "deleting floating IP %s", id);
+        st_network_quota_release_one(kv, l3_str(doc, "project_id"), ST_NETWORK_QUOTA_FLOATINGIP,
+                                     id);
         const char *port_id = l3_str(doc, "_port");
         if (port_id && (r = net_port_delete_internal(kv, port_id, err)) < 0 && r != -ENOENT)
             return st_err_prefix(err, r, "releasing floating IP %s", id);

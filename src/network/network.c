@@ -16,6 +16,7 @@
 #include "network/core-priv.h"
 #include "network/model.h"
 #include "network/network-priv.h"
+#include "network/quota.h"
 #include "store/kv.h"
 
 static int not_found(struct st_err **err, const char *id)
@@ -137,12 +138,16 @@ int st_network_create(struct st_kv *kv, const struct st_network_caller *who, jso
     const char *desc = json_string_value(json_object_get(req, "description"));
     json_object_set_new(doc, "description", json_string(desc ? desc : ""));
     int64_t vni = 0;
+    if ((r = st_network_quota_claim(kv, project, ST_NETWORK_QUOTA_NETWORK, id, err)) < 0)
+        return r;
     if (flat)
         r = net_flat_claim(kv, id, err);
     else
         r = net_vni_allocate(kv, id, want_vni, &vni, err);
-    if (r < 0)
+    if (r < 0) {
+        st_network_quota_release_one(kv, project, ST_NETWORK_QUOTA_NETWORK, id);
         return r;
+    }
     json_object_set_new(doc, "admin_state_up", json_boolean(admin_up));
     json_object_set_new(doc, "shared", json_boolean(shared));
     json_object_set_new(doc, "router:external", json_boolean(external));
@@ -166,6 +171,7 @@ int st_network_create(struct st_kv *kv, const struct st_network_caller *who, jso
             net_flat_release(kv, id, NULL);
         else
             net_vni_release(kv, vni, NULL);
+        st_network_quota_release_one(kv, project, ST_NETWORK_QUOTA_NETWORK, id);
         return r;
     }
     st_log_info("network_created", "id=%s project=%s vni=%" PRId64, id, project, vni);
@@ -285,8 +291,12 @@ static void drop_subnet(struct st_kv *kv, const char *subnet_id)
 {
     st_autofree char *ipam = st_sprintf("%s%s/", ST_NETWORK_IPAM_PREFIX, subnet_id);
     net_unclaim_all(kv, ipam);
+    st_autoptr(json_t) subnet = NULL;
+    net_doc_get(kv, ST_NETWORK_SUBNETS_PREFIX, subnet_id, &subnet, NULL, NULL);
     st_autofree char *key = st_sprintf("%s%s", ST_NETWORK_SUBNETS_PREFIX, subnet_id);
-    st_kv_delete(kv, key, ST_KV_ANY, NULL, NULL);
+    if (st_kv_delete(kv, key, ST_KV_ANY, NULL, NULL) == 0 && subnet)
+        st_network_quota_release_one(kv, json_string_value(json_object_get(subnet, "project_id")),
+                                     ST_NETWORK_QUOTA_SUBNET, subnet_id);
 }
 
 int st_network_delete(struct st_kv *kv, const struct st_network_caller *who, const char *id,
@@ -324,6 +334,8 @@ int st_network_delete(struct st_kv *kv, const struct st_network_caller *who, con
     }
     if (r < 0)
         return st_err_prefix(err, r, "deleting network %s", id);
+    st_network_quota_release_one(kv, json_string_value(json_object_get(doc, "project_id")),
+                                 ST_NETWORK_QUOTA_NETWORK, id);
     st_autofree char *macs = st_sprintf("%s%s/", ST_NETWORK_MACS_PREFIX, id);
     net_unclaim_all(kv, macs);
     json_t *vni = json_object_get(doc, "provider:segmentation_id");

@@ -100,7 +100,8 @@ int st_port_delete(struct st_kv *kv, const struct st_network_caller *who, const 
  * [{"port_id", "network_id", "network_name", "mac", "ip", "subnet_id"}];
  * *ret_sg_names: [{"name": "default"}, ...] for the server body.
  * Errors in Nova's words: "Network X could not be found.", "Security group
- * X not found for project Y." (-EINVAL, 400), "Port X is still in use." */
+ * X not found for project Y." (-EINVAL, 400), "Port X is still in use.",
+ * "Maximum number of ports exceeded" (-EDQUOT, 403: the port quota). */
 int st_network_server_ports_create(struct st_kv *kv, const struct st_network_caller *who,
                                    const char *server_id, json_t *networks, json_t *security_groups,
                                    json_t **ret_ports, json_t **ret_sg_names, struct st_err **err);

@@ -15,6 +15,7 @@
 #include "lib/uuid.h"
 #include "network/model.h"
 #include "network/network-priv.h"
+#include "network/quota.h"
 #include "store/kv.h"
 
 static bool router_interface_owner(const char *owner)
@@ -212,8 +213,15 @@ int net_port_make(struct st_kv *kv, const struct net_port_spec *spec, json_t **r
 {
     st_autoptr(json_t) port = port_skeleton(spec);
     const char *net_id = json_string_value(json_object_get(spec->network, "id"));
+    const char *port_id = json_string_value(json_object_get(port, "id"));
     bool written = false;
-    int r = claim_mac(kv, spec, port, err);
+    int r =
+        spec->over_quota_ok
+            ? st_network_quota_charge(kv, spec->project_id, ST_NETWORK_QUOTA_PORT, &port_id, 1, err)
+            : st_network_quota_claim(kv, spec->project_id, ST_NETWORK_QUOTA_PORT, port_id, err);
+    if (r < 0)
+        return r;
+    r = claim_mac(kv, spec, port, err);
     if (r == 0)
         r = allocate_fixed_ips(kv, spec, port, err);
     if (r == 0 && (r = net_doc_put(kv, ST_NETWORK_PORTS_PREFIX, port, ST_KV_ABSENT, err)) == 0)
@@ -237,11 +245,11 @@ int net_port_make(struct st_kv *kv, const struct net_port_spec *spec, json_t **r
     }
     if (r < 0) {
         if (written) {
-            st_autofree char *key = st_sprintf("%s%s", ST_NETWORK_PORTS_PREFIX,
-                                               json_string_value(json_object_get(port, "id")));
+            st_autofree char *key = st_sprintf("%s%s", ST_NETWORK_PORTS_PREFIX, port_id);
             st_kv_delete(kv, key, ST_KV_ANY, NULL, NULL);
         }
         net_port_release_claims(kv, port);
+        st_network_quota_release_one(kv, spec->project_id, ST_NETWORK_QUOTA_PORT, port_id);
         return r;
     }
     *ret = st_steal(&port);
@@ -275,6 +283,7 @@ int net_port_create_internal(struct st_kv *kv, const char *project_id, const cha
         .device_owner = device_owner,
         .port_security = false,
         .admin_state_up = true,
+        .over_quota_ok = true,
     };
     return net_port_make(kv, &spec, ret, err);
 }
@@ -338,6 +347,8 @@ int net_port_delete_internal(struct st_kv *kv, const char *port_id, struct st_er
         return st_err_prefix(err, r, "deleting port %s", port_id);
     }
     net_port_release_claims(kv, port);
+    st_network_quota_release_one(kv, json_string_value(json_object_get(port, "project_id")),
+                                 ST_NETWORK_QUOTA_PORT, port_id);
     st_autofree char *status_key = st_sprintf("%s%s", ST_NETWORK_PORT_STATUS_PREFIX, port_id);
     net_unclaim(kv, status_key, NULL);
     return 0;

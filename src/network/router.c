@@ -14,6 +14,7 @@
 #include "network/l3-priv.h"
 #include "network/model.h"
 #include "network/network-priv.h"
+#include "network/quota.h"
 #include "store/kv.h"
 
 #define OWNER_INTERFACE L3_OWNER_INTERFACE
@@ -233,12 +234,16 @@ int st_router_create(struct st_kv *kv, const struct st_network_caller *who, json
                                           "availability_zones", "nova"));
     apply_simple(doc, req);
     const char *id = l3_str(doc, "id");
+    if ((r = st_network_quota_claim(kv, project, ST_NETWORK_QUOTA_ROUTER, id, err)) < 0)
+        return r;
     st_autofree char *gw_port = NULL;
     json_t *egi = json_object_get(req, "external_gateway_info");
     if (wants_gateway(egi)) {
         json_t *info = NULL;
-        if ((r = make_gateway(kv, who, id, egi, &info, &gw_port, err)) < 0)
+        if ((r = make_gateway(kv, who, id, egi, &info, &gw_port, err)) < 0) {
+            st_network_quota_release_one(kv, project, ST_NETWORK_QUOTA_ROUTER, id);
             return r;
+        }
         json_object_set_new(doc, "external_gateway_info", info);
         json_object_set_new(doc, "_gw_port", json_string(gw_port));
     }
@@ -246,6 +251,7 @@ int st_router_create(struct st_kv *kv, const struct st_network_caller *who, json
     if ((r = net_doc_put(kv, ST_NETWORK_ROUTERS_PREFIX, doc, ST_KV_ABSENT, err)) < 0) {
         if (gw_port)
             net_port_delete_internal(kv, gw_port, NULL);
+        st_network_quota_release_one(kv, project, ST_NETWORK_QUOTA_ROUTER, id);
         return st_err_prefix(err, r, "creating router");
     }
     st_log_info("router_create", "id=%s host=%s", id,
@@ -393,6 +399,7 @@ int st_router_delete(struct st_kv *kv, const struct st_network_caller *who, cons
             return not_found(id, err);
         if (r < 0)
             return st_err_prefix(err, r, "deleting router %s", id);
+        st_network_quota_release_one(kv, l3_str(doc, "project_id"), ST_NETWORK_QUOTA_ROUTER, id);
         json_array_foreach(ports, i, port)
         {
             if (l3_is_router_port(port, id, OWNER_GATEWAY))

@@ -9,6 +9,7 @@
  * single group. Lists are scoped to the caller's project even for admins,
  * so that `?name=default` always finds exactly one. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/cleanup.h"
@@ -18,6 +19,7 @@
 #include "network/l3-priv.h"
 #include "network/model.h"
 #include "network/network-priv.h"
+#include "network/quota.h"
 #include "store/kv.h"
 
 static int not_found(const char *id, struct st_err **err)
@@ -60,6 +62,47 @@ static json_t *group_new(const char *id, const char *project_id, const char *nam
     return doc;
 }
 
+/* Counts (or releases) rules, an array of rule documents of a group of
+ * project, in the project's rule quota: what Neutron makes with a group is
+ * counted but never refused. */
+static int rules_quota(struct st_kv *kv, const char *project, json_t *rules, bool count,
+                       struct st_err **err)
+{
+    size_t n = json_array_size(rules);
+    const char **ids = st_new0(const char *, n + 1);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = l3_str(json_array_get(rules, i), "id");
+    int r = count ? st_network_quota_charge(kv, project, ST_NETWORK_QUOTA_SECURITY_GROUP_RULE, ids,
+                                            n, err)
+                  : st_network_quota_release(kv, project, ST_NETWORK_QUOTA_SECURITY_GROUP_RULE, ids,
+                                             n, err);
+    free(ids);
+    return r;
+}
+
+/* Counts a new group and its rules before it is written (the group
+ * checked against the limit unless Neutron makes it on its own). */
+static int group_quota(struct st_kv *kv, json_t *doc, bool checked, struct st_err **err)
+{
+    const char *project = l3_str(doc, "project_id"), *id = l3_str(doc, "id");
+    int r = checked ? st_network_quota_claim(kv, project, ST_NETWORK_QUOTA_SECURITY_GROUP, id, err)
+                    : st_network_quota_charge(kv, project, ST_NETWORK_QUOTA_SECURITY_GROUP, &id, 1,
+                                              err);
+    if (r == 0 &&
+        (r = rules_quota(kv, project, json_object_get(doc, "security_group_rules"), true, err)) < 0)
+        st_network_quota_release_one(kv, project, ST_NETWORK_QUOTA_SECURITY_GROUP, id);
+    return r;
+}
+
+static void group_unquota(struct st_kv *kv, json_t *doc, bool with_group)
+{
+    const char *project = l3_str(doc, "project_id");
+    if (with_group)
+        st_network_quota_release_one(kv, project, ST_NETWORK_QUOTA_SECURITY_GROUP,
+                                     l3_str(doc, "id"));
+    rules_quota(kv, project, json_object_get(doc, "security_group_rules"), false, NULL);
+}
+
 int st_security_group_ensure_default(struct st_kv *kv, const char *project_id, char **ret_id,
                                      struct st_err **err)
 {
@@ -94,13 +137,21 @@ int st_security_group_ensure_default(struct st_kv *kv, const char *project_id, c
         /* Absent also after a crash between the claim and this write: the
          * next call finishes the job. */
         doc = group_new(id, project_id, "default", "Default security group", true, true);
-        r = net_doc_put(kv, ST_NETWORK_SGS_PREFIX, doc, ST_KV_ABSENT, err);
-        if (r == 0) {
-            l3_sg_rules_index(kv, doc);
-            st_log_info("sg_default_create", "project=%s id=%s", project_id, id);
-        } else if (r == -ECANCELED) {
-            st_err_clear(err); /* another first call wrote it */
-            r = 0;
+        /* Neutron makes it even at a quota of 0, and counts it. */
+        if ((r = group_quota(kv, doc, false, err)) == 0) {
+            r = net_doc_put(kv, ST_NETWORK_SGS_PREFIX, doc, ST_KV_ABSENT, err);
+            if (r == -ECANCELED) {
+                /* another first call wrote it: the group's id is the same,
+                 * its rules' ids are not */
+                st_err_clear(err);
+                group_unquota(kv, doc, false);
+                r = 0;
+            } else if (r < 0) {
+                group_unquota(kv, doc, true);
+            } else {
+                l3_sg_rules_index(kv, doc);
+                st_log_info("sg_default_create", "project=%s id=%s", project_id, id);
+            }
         }
     }
     if (r < 0)
@@ -156,8 +207,12 @@ int st_security_group_create(struct st_kv *kv, const struct st_network_caller *w
     json_t *stateful = json_object_get(req, "stateful");
     st_autoptr(json_t) doc =
         group_new(NULL, project, name, desc, !stateful || json_is_true(stateful), false);
-    if ((r = net_doc_put(kv, ST_NETWORK_SGS_PREFIX, doc, ST_KV_ABSENT, err)) < 0)
+    if ((r = group_quota(kv, doc, true, err)) < 0)
+        return r;
+    if ((r = net_doc_put(kv, ST_NETWORK_SGS_PREFIX, doc, ST_KV_ABSENT, err)) < 0) {
+        group_unquota(kv, doc, true);
         return st_err_prefix(err, r, "creating security group '%s'", name);
+    }
     l3_sg_rules_index(kv, doc);
     st_log_info("sg_create", "id=%s project=%s", l3_str(doc, "id"), project);
     if (ret)
@@ -261,8 +316,10 @@ static void drop_remote_rules(struct st_kv *kv, const char *id)
                 }
             }
             int r = net_doc_put(kv, ST_NETWORK_SGS_PREFIX, doc, rev, NULL);
-            if (r == 0)
+            if (r == 0) {
                 l3_sg_rules_unindex(kv, dropped);
+                rules_quota(kv, l3_str(doc, "project_id"), gone, false, NULL);
+            }
             if (r != -ECANCELED)
                 break;
         }
@@ -305,6 +362,7 @@ int st_security_group_delete(struct st_kv *kv, const struct st_network_caller *w
         if (r < 0)
             return st_err_prefix(err, r, "deleting security group %s", id);
         l3_sg_rules_unindex(kv, doc);
+        group_unquota(kv, doc, true);
         drop_remote_rules(kv, id);
         if (is_default) {
             /* The project gets a fresh default group on its next call. */

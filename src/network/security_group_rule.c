@@ -20,6 +20,7 @@
 #include "network/l3-priv.h"
 #include "network/model.h"
 #include "network/network-priv.h"
+#include "network/quota.h"
 #include "store/kv.h"
 
 void l3_now(char buf[32])
@@ -386,19 +387,15 @@ static json_t *rule_in(json_t *sg, const char *rule_id, size_t *ret_index)
     return NULL;
 }
 
-int st_security_group_rule_create(struct st_kv *kv, const struct st_network_caller *who,
-                                  json_t *req, json_t **ret, struct st_err **err)
+/* Adds the rule of req, with id rule_id, to its group with compare-and-swap;
+ * claims the rule in the group's project's quota once it is known to be
+ * valid and new (*ret_claimed: that project, for the caller to release the
+ * claim if the rule is not written after all). */
+static int add_rule(struct st_kv *kv, const struct st_network_caller *who, const char *sg_id,
+                    json_t *req, const char *rule_id, char **ret_claimed, json_t **ret,
+                    struct st_err **err)
 {
-    if (!json_is_object(req))
-        return st_err_set(err, -EINVAL, "Invalid input: security_group_rule must be an object.");
-    const char *sg_id = l3_str(req, "security_group_id");
-    if (!sg_id)
-        return st_err_set(err, -EINVAL,
-                          "Failed to parse request. Required attribute "
-                          "'security_group_id' not specified");
-    int r = l3_ensure_default(kv, who, err);
-    if (r < 0)
-        return r;
+    int r;
     for (int attempt = 0; attempt < L3_CAS_ATTEMPTS; attempt++) {
         st_autoptr(json_t) sg = NULL;
         int64_t rev = 0;
@@ -407,6 +404,7 @@ int st_security_group_rule_create(struct st_kv *kv, const struct st_network_call
         st_autoptr(json_t) rule = NULL;
         if ((r = build_rule(req, sg, &rule, err)) < 0)
             return r;
+        json_object_set_new(rule, "id", json_string(rule_id));
         const char *remote = l3_str(rule, "remote_group_id");
         if (remote && !l3_streq(remote, sg_id)) {
             st_autoptr(json_t) other = NULL;
@@ -423,6 +421,13 @@ int st_security_group_rule_create(struct st_kv *kv, const struct st_network_call
                                   "Security group rule already exists. Rule id is %s.",
                                   l3_str(old, "id"));
         }
+        if (!*ret_claimed) {
+            const char *project = l3_str(sg, "project_id");
+            if ((r = st_network_quota_claim(kv, project, ST_NETWORK_QUOTA_SECURITY_GROUP_RULE,
+                                            rule_id, err)) < 0)
+                return r;
+            *ret_claimed = st_strdup(project ?: "");
+        }
         json_array_append(rules, rule);
         r = net_doc_put(kv, ST_NETWORK_SGS_PREFIX, sg, rev, err);
         if (r == -ECANCELED) {
@@ -431,7 +436,6 @@ int st_security_group_rule_create(struct st_kv *kv, const struct st_network_call
         }
         if (r < 0)
             return st_err_prefix(err, r, "storing security group %s", sg_id);
-        const char *rule_id = l3_str(rule, "id");
         st_autofree char *key = st_sprintf("%s%s", ST_NETWORK_SG_RULES_PREFIX, rule_id);
         if (st_kv_put(kv, key, sg_id, strlen(sg_id), ST_KV_ANY, NULL, NULL) < 0)
             st_log_warn("sg_rule_index", "key=%s", key);
@@ -441,6 +445,29 @@ int st_security_group_rule_create(struct st_kv *kv, const struct st_network_call
         return 0;
     }
     return st_err_set(err, -ECANCELED, "security group %s kept changing; try again", sg_id);
+}
+
+int st_security_group_rule_create(struct st_kv *kv, const struct st_network_caller *who,
+                                  json_t *req, json_t **ret, struct st_err **err)
+{
+    if (!json_is_object(req))
+        return st_err_set(err, -EINVAL, "Invalid input: security_group_rule must be an object.");
+    const char *sg_id = l3_str(req, "security_group_id");
+    if (!sg_id)
+        return st_err_set(err, -EINVAL,
+                          "Failed to parse request. Required attribute "
+                          "'security_group_id' not specified");
+    int r = l3_ensure_default(kv, who, err);
+    if (r < 0)
+        return r;
+    /* one id for every attempt, so that the quota claim is the rule's */
+    char rule_id[ST_UUID_LEN];
+    st_uuid_new(rule_id);
+    st_autofree char *claimed = NULL;
+    r = add_rule(kv, who, sg_id, req, rule_id, &claimed, ret, err);
+    if (r < 0 && claimed)
+        st_network_quota_release_one(kv, claimed, ST_NETWORK_QUOTA_SECURITY_GROUP_RULE, rule_id);
+    return r;
 }
 
 int st_security_group_rule_get(struct st_kv *kv, const struct st_network_caller *who,
@@ -513,6 +540,8 @@ int st_security_group_rule_delete(struct st_kv *kv, const struct st_network_call
         }
         if (r < 0)
             return st_err_prefix(err, r, "storing security group %s", sg_id);
+        st_network_quota_release_one(kv, l3_str(sg, "project_id"),
+                                     ST_NETWORK_QUOTA_SECURITY_GROUP_RULE, id);
         st_autofree char *key = st_sprintf("%s%s", ST_NETWORK_SG_RULES_PREFIX, id);
         st_kv_delete(kv, key, ST_KV_ANY, NULL, NULL);
         st_log_info("sg_rule_delete", "id=%s security_group=%s", id, sg_id);

@@ -138,7 +138,13 @@ static int make_port(struct st_kv *kv, const struct st_network_caller *who, cons
         .port_security = port_security,
         .admin_state_up = true,
     };
-    return net_port_make(kv, &spec, ret, err);
+    r = net_port_make(kv, &spec, ret, err);
+    if (r == -EDQUOT) {
+        /* Nova's PortLimitExceeded (403), not Neutron's OverQuota */
+        st_err_clear(err);
+        return st_err_set(err, -EDQUOT, "Maximum number of ports exceeded");
+    }
+    return r;
 }
 
 static void undo(struct st_kv *kv, json_t *made, json_t *bound)

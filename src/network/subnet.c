@@ -16,6 +16,7 @@
 #include "network/core-priv.h"
 #include "network/model.h"
 #include "network/network-priv.h"
+#include "network/quota.h"
 #include "store/kv.h"
 
 static int not_found(struct st_err **err, const char *id)
@@ -183,12 +184,17 @@ int st_subnet_create(struct st_kv *kv, const struct st_network_caller *who, json
     json_object_set_new(doc, "service_types", json_array());
     json_object_set_new(doc, "segment_id", json_null());
     json_object_set_new(doc, "dns_publish_fixed_ip", json_null());
-    if ((r = net_doc_put(kv, ST_NETWORK_SUBNETS_PREFIX, doc, ST_KV_ABSENT, err)) < 0)
+    const char *id = json_string_value(json_object_get(doc, "id"));
+    if ((r = st_network_quota_claim(kv, project, ST_NETWORK_QUOTA_SUBNET, id, err)) < 0)
         return r;
+    if ((r = net_doc_put(kv, ST_NETWORK_SUBNETS_PREFIX, doc, ST_KV_ABSENT, err)) < 0) {
+        st_network_quota_release_one(kv, project, ST_NETWORK_QUOTA_SUBNET, id);
+        return r;
+    }
     if ((r = link_to_network(kv, doc, err)) < 0) {
-        st_autofree char *key = st_sprintf("%s%s", ST_NETWORK_SUBNETS_PREFIX,
-                                           json_string_value(json_object_get(doc, "id")));
+        st_autofree char *key = st_sprintf("%s%s", ST_NETWORK_SUBNETS_PREFIX, id);
         st_kv_delete(kv, key, ST_KV_ANY, NULL, NULL);
+        st_network_quota_release_one(kv, project, ST_NETWORK_QUOTA_SUBNET, id);
         return r;
     }
     st_log_info("subnet_created", "id=%s network=%s cidr=%s",
@@ -337,6 +343,8 @@ int st_subnet_delete(struct st_kv *kv, const struct st_network_caller *who, cons
     }
     if (r < 0)
         return st_err_prefix(err, r, "deleting subnet %s", id);
+    st_network_quota_release_one(kv, json_string_value(json_object_get(doc, "project_id")),
+                                 ST_NETWORK_QUOTA_SUBNET, id);
     st_autofree char *ipam = st_sprintf("%s%s/", ST_NETWORK_IPAM_PREFIX, id);
     net_unclaim_all(kv, ipam);
     st_log_info("subnet_deleted", "id=%s", id);

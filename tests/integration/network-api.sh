@@ -7,8 +7,9 @@
 # a router with a gateway and an interface, a floating IP associated with the
 # port; the 409 of deleting what is in use, the name lookups, and deletes in
 # reverse order. A member of another project sees none of it and may use the
-# same names and CIDR. (The CLI costs a second or two a call, so what it
-# adds nothing to is checked with curl.)
+# same names and CIDR. Last, quotas: set by an admin, enforced with
+# Neutron's (and, for servers' ports, Nova's) refusal. (The CLI costs a
+# second or two a call, so what it adds nothing to is checked with curl.)
 # shellcheck source=lib/common.bash
 source "$(dirname "$0")/lib/common.bash"
 
@@ -156,6 +157,50 @@ openstack subnet delete public-subnet || fail "public subnet delete"
 openstack network delete public || fail "public network delete"
 check "$(api "$tok" networks)" '.networks == []' "networks left"
 check "$(api "$tok" security-groups)" '[.security_groups[].name] == ["default"]' "groups left"
+
+# ---- quotas: an admin sets proj-b's, its member meets them (Neutron's 409
+# in the CLI's output), a delete makes room; servers' ports count too (Nova's
+# 403); a member cannot set quotas; a reset is the defaults again
+pb=$(curl -s -H "X-Auth-Token: $tok" -H "X-Subject-Token: $mtok" "$ST_URL/identity/v3/auth/tokens" \
+    | jq -r .token.project.id)
+openstack quota set --networks 2 --ports 1 proj-b || fail "quota set"
+check "$(osj quota show proj-b)" '.networks == 2 and .ports == 1 and .subnets == 100' "quota show"
+check "$(api "$tok" quotas)" '.quotas | map(select(.project_id == "'"$pb"'"))[0].network == 2' \
+    "the projects with quotas set"
+# proj-b has "private" already: one more network, then the limit
+out=$(member network create q-net -f json) || fail "network create under the quota: $out"
+if out=$(member network create q-over 2>&1); then fail "network create over the quota: $out"; fi
+grep -F "Quota exceeded for resources: ['network']." <<<"$out" >/dev/null || fail "over quota: $out"
+check "$(osj quota list --network --detail --project proj-b)" \
+    'map(select(.Resource == "networks"))[0] | ."In Use" == 2 and .Limit == 2' "quota usage"
+member network delete q-net || fail "network delete"
+out=$(member network create q-net2 -f json) || fail "network create after a delete: $out"
+check "$(api "$mtok" "quotas/$pb")" '.quota.network == 2 and .quota.port == 1' "member's quota"
+mkdir -p "$ST_TMP/rootfs/bin"
+echo "not really busybox" >"$ST_TMP/rootfs/bin/sh"
+tar -C "$ST_TMP/rootfs" -cf "$ST_TMP/busybox.tar" .
+openstack image create --file "$ST_TMP/busybox.tar" --container-format docker --disk-format raw \
+    --public q-img >/dev/null || fail "image create"
+openstack flavor create --vcpus 1 --ram 64 --disk 1 q.tiny >/dev/null || fail "flavor create"
+out=$(member server create --flavor q.tiny --image q-img --network private q-s1 -f json) \
+    || fail "server create within the port quota: $out"
+if out=$(member server create --flavor q.tiny --image q-img --network private q-s2 2>&1); then
+    fail "server create over the port quota: $out"
+fi
+grep -F "Maximum number of ports exceeded" <<<"$out" | grep 403 >/dev/null \
+    || fail "server over the port quota: $out"
+check "$(api "$mtok" "quotas/$pb/details")" '.quota.port.used == 1' "a server's port counts"
+# a member may not change quotas: the CLI is refused, and so is the API
+if out=$(member quota set --networks 5 "$pb" 2>&1); then fail "a member set a quota: $out"; fi
+grep 403 <<<"$out" >/dev/null || fail "member quota set: $out"
+code=$(curl -s -o "$ST_TMP/q.json" -w '%{http_code}' -X PUT -H "X-Auth-Token: $mtok" \
+    -H "Content-Type: application/json" -d '{"quota": {"network": 5}}' \
+    "$ST_URL/network/v2.0/quotas/$pb")
+[ "$code" = 403 ] || fail "member PUT quota: $code $(cat "$ST_TMP/q.json")"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "X-Auth-Token: $tok" \
+    "$ST_URL/network/v2.0/quotas/$pb")
+[ "$code" = 204 ] || fail "quota reset: $code"
+check "$(osj quota show proj-b)" '.networks == 100 and .ports == 500' "quota show after reset"
 
 st_stop_daemon
 echo PASS

@@ -472,6 +472,14 @@ static bool check_network(const struct st_route *route, const char *path)
     const char *a = route->action, *m = route->method;
     if (strncmp(a, "network:", 8) != 0)
         return false;
+    if (strcmp(a, "network:quota:update") == 0) {
+        /* setting and resetting a project's quotas is admin only */
+        check(route, "reader-a", request(m, path, fx.tok_reader_a, NULL), 403);
+        check(route, "member-a", request(m, path, fx.tok_member_a, NULL), 403);
+        check(route, "member-b", request(m, path, fx.tok_member_b, NULL), 403);
+        check_allowed(route, "admin", request(m, path, fx.tok_admin, NULL));
+        return true;
+    }
     char body[256] = "{}";
     const char *coll = route->pattern + strlen("/network/v2.0/");
     static const char *const keys[][2] = {

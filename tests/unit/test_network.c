@@ -18,9 +18,11 @@
 
 #include "lib/cleanup.h"
 #include "lib/json.h"
+#include "lib/times.h"
 #include "network/model.h"
 #include "network/network-priv.h"
 #include "network/network.h"
+#include "network/quota.h"
 #include "store/kv.h"
 
 #define PROJECT_A     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -958,6 +960,355 @@ static void test_server_ports(void **state)
     (void)ext;
 }
 
+/* ---- quotas ---- */
+
+static void set_quota(struct st_kv *kv, const char *project, const char *changes)
+{
+    st_autoptr(json_t) req = json_req(changes);
+    struct st_network_quota q;
+    struct st_err *err = NULL;
+    if (st_network_quota_set(kv, project, req, &q, &err) < 0)
+        fail_msg("quota set %s: %s", changes, st_err_msg(err));
+}
+
+static int64_t used(struct st_kv *kv, const char *project, enum st_network_quota_resource res)
+{
+    struct st_network_quota_usage u;
+    assert_int_equal(st_network_quota_usage(kv, project, &u, NULL), 0);
+    return u.used[res] + u.reserved[res];
+}
+
+static int try_network(struct st_kv *kv, const struct st_network_caller *who, const char *name,
+                       json_t **ret, struct st_err **err)
+{
+    st_autoptr(json_t) req = json_pack("{s:s}", "name", name);
+    return st_network_create(kv, who, req, ret, err);
+}
+
+static void test_quota_limits(void **state)
+{
+    struct fixture *f = *state;
+    struct st_network_quota q;
+    assert_int_equal(st_network_quota_get(f->kv, PROJECT_A, &q, NULL), 0);
+    assert_int_equal(q.limit[ST_NETWORK_QUOTA_NETWORK], 100);
+    assert_int_equal(q.limit[ST_NETWORK_QUOTA_PORT], 500);
+    assert_int_equal(q.limit[ST_NETWORK_QUOTA_SECURITY_GROUP_RULE], 100);
+    assert_int_equal(q.limit[ST_NETWORK_QUOTA_SUBNETPOOL], -1);
+
+    /* Up to the limit, then Neutron's OverQuota; another project is not
+     * limited by it; a delete makes room again. */
+    set_quota(f->kv, PROJECT_A, "{\"network\": 2, \"subnet\": \"1\"}");
+    assert_int_equal(st_network_quota_get(f->kv, PROJECT_A, &q, NULL), 0);
+    assert_int_equal(q.limit[ST_NETWORK_QUOTA_NETWORK], 2);
+    assert_int_equal(q.limit[ST_NETWORK_QUOTA_SUBNET], 1);
+    st_autoptr(json_t) n1 = mk_network(f->kv, &alice, "{\"name\": \"n1\"}");
+    st_autoptr(json_t) n2 = mk_network(f->kv, &alice, "{\"name\": \"n2\"}");
+    json_t *ret = NULL;
+    assert_fails(try_network(f->kv, &alice, "n3", &ret, &err_), -EDQUOT,
+                 "Quota exceeded for resources: ['network'].");
+    assert_int_equal(count_keys(f->kv, ST_NETWORK_NETWORKS_PREFIX), 2);
+    assert_int_equal(used(f->kv, PROJECT_A, ST_NETWORK_QUOTA_NETWORK), 2);
+    st_autoptr(json_t) nb = mk_network(f->kv, &bob, "{\"name\": \"n1\"}");
+    /* an admin making one for the project is held to the project's quota */
+    st_autoptr(json_t) for_a = json_pack("{s:s, s:s}", "name", "n3", "project_id", PROJECT_A);
+    assert_fails(st_network_create(f->kv, &admin, for_a, &ret, &err_), -EDQUOT,
+                 "Quota exceeded for resources: ['network'].");
+
+    st_autoptr(json_t) s1 = mk_subnet(f->kv, &alice, s(n1, "id"), "10.0.1.0/24");
+    st_autoptr(json_t) sreq = json_pack("{s:s, s:s, s:i}", "network_id", s(n2, "id"), "cidr",
+                                        "10.0.2.0/24", "ip_version", 4);
+    assert_fails(st_subnet_create(f->kv, &alice, sreq, &ret, &err_), -EDQUOT,
+                 "Quota exceeded for resources: ['subnet'].");
+    /* deleting a network takes its subnet and both quota entries with it */
+    assert_int_equal(st_network_delete(f->kv, &alice, s(n1, "id"), NULL), 0);
+    assert_int_equal(used(f->kv, PROJECT_A, ST_NETWORK_QUOTA_NETWORK), 1);
+    assert_int_equal(used(f->kv, PROJECT_A, ST_NETWORK_QUOTA_SUBNET), 0);
+    st_autoptr(json_t) n3 = mk_network(f->kv, &alice, "{\"name\": \"n3\"}");
+    st_autoptr(json_t) s2 = mk_subnet(f->kv, &alice, s(n2, "id"), "10.0.2.0/24");
+
+    /* -1 is unlimited; a reset is the defaults again */
+    set_quota(f->kv, PROJECT_A, "{\"network\": -1}");
+    st_autoptr(json_t) n4 = mk_network(f->kv, &alice, "{\"name\": \"n4\"}");
+    assert_int_equal(used(f->kv, PROJECT_A, ST_NETWORK_QUOTA_NETWORK), 3);
+    st_autoptr(json_t) rows = NULL;
+    assert_int_equal(st_network_quota_list(f->kv, &rows, NULL), 0);
+    assert_int_equal(json_array_size(rows), 1);
+    assert_string_equal(s(json_array_get(rows, 0), "project_id"), PROJECT_A);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(rows, 0), "network")), -1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(rows, 0), "subnet")), 1);
+    assert_int_equal(st_network_quota_reset(f->kv, PROJECT_A, NULL), 0);
+    assert_int_equal(st_network_quota_reset(f->kv, PROJECT_A, NULL), 0);
+    assert_int_equal(st_network_quota_get(f->kv, PROJECT_A, &q, NULL), 0);
+    assert_int_equal(q.limit[ST_NETWORK_QUOTA_SUBNET], 100);
+    json_decref(rows);
+    assert_int_equal(st_network_quota_list(f->kv, &rows, NULL), 0);
+    assert_int_equal(json_array_size(rows), 0);
+    json_decref(st_steal(&rows));
+}
+
+static void test_quota_set_checks(void **state)
+{
+    struct fixture *f = *state;
+    struct st_network_quota q;
+    const struct {
+        const char *body, *want;
+    } bad[] = {
+        {"{\"bogus\": 1, \"network\": 2}", "Unrecognized attribute(s) 'bogus'"},
+        {"{\"network\": -2}", "Invalid input for network. Reason: '-2' is not in range -1 through "
+                              "2147483647."},
+        {"{\"port\": 2147483648}", "is not in range -1 through 2147483647."},
+        {"{\"router\": \"ten\"}", "Invalid input for operation: 'ten' is not an integer."},
+        {"{\"router\": 1.5}", "is not an integer."},
+        {"{\"check_limit\": \"maybe\"}", "Invalid input for check_limit."},
+    };
+    for (size_t i = 0; i < ST_ARRAY_SIZE(bad); i++) {
+        st_autoptr(json_t) req = json_req(bad[i].body);
+        assert_fails(st_network_quota_set(f->kv, PROJECT_A, req, &q, &err_), -EINVAL, bad[i].want);
+    }
+    /* nothing of a refused request was kept */
+    assert_int_equal(st_network_quota_get(f->kv, PROJECT_A, &q, NULL), 0);
+    assert_int_equal(q.limit[ST_NETWORK_QUOTA_NETWORK], 100);
+    st_autoptr(json_t) odd = json_req("{\"network\": 1}");
+    assert_fails(st_network_quota_set(f->kv, "../x", odd, &q, &err_), -EINVAL,
+                 "Invalid project id");
+
+    /* check_limit refuses a limit below the usage, unless forced */
+    st_autoptr(json_t) n1 = mk_network(f->kv, &alice, "{\"name\": \"n1\"}");
+    st_autoptr(json_t) n2 = mk_network(f->kv, &alice, "{\"name\": \"n2\"}");
+    st_autoptr(json_t) checked = json_req("{\"network\": 1, \"check_limit\": true}");
+    assert_fails(st_network_quota_set(f->kv, PROJECT_A, checked, &q, &err_), -EINVAL,
+                 "Quota limit 1 for network must be greater than or equal to already used 2");
+    set_quota(f->kv, PROJECT_A, "{\"network\": 2, \"check_limit\": true}");
+    set_quota(f->kv, PROJECT_A, "{\"network\": 1, \"check_limit\": true, \"force\": true}");
+    /* without check_limit a limit below usage is taken, and enforced */
+    set_quota(f->kv, PROJECT_A, "{\"network\": 0, \"subnetpool\": 5, \"rbac_policy\": 0}");
+    assert_int_equal(st_network_quota_get(f->kv, PROJECT_A, &q, NULL), 0);
+    assert_int_equal(q.limit[ST_NETWORK_QUOTA_NETWORK], 0);
+    assert_int_equal(q.limit[ST_NETWORK_QUOTA_SUBNETPOOL], 5);
+    json_t *ret = NULL;
+    assert_fails(try_network(f->kv, &alice, "n3", &ret, &err_), -EDQUOT,
+                 "Quota exceeded for resources: ['network'].");
+    assert_int_equal(used(f->kv, PROJECT_A, ST_NETWORK_QUOTA_NETWORK), 2);
+}
+
+/* Writes the project's usage document of res as a crash would leave it. */
+static void put_usage(struct st_kv *kv, const char *project, const char *res, json_t *doc)
+{
+    st_autofree char *key = st_sprintf("%s%s/%s", ST_NETWORK_QUOTA_USAGE_PREFIX, project, res);
+    st_autofree char *text = st_json_dumps(doc);
+    assert_int_equal(st_kv_put(kv, key, text, strlen(text), ST_KV_ANY, NULL, NULL), 0);
+}
+
+static void test_quota_recount(void **state)
+{
+    struct fixture *f = *state;
+    set_quota(f->kv, PROJECT_A, "{\"network\": 2}");
+    st_autoptr(json_t) n1 = mk_network(f->kv, &alice, "{\"name\": \"n1\"}");
+    const char *ghost = "99999999-2222-4333-8444-555555555555";
+
+    /* A claim a crash left a minute ago, with no network: dropped by the
+     * recount that a refusal would have made, so the create succeeds. */
+    int64_t long_ago = st_time_now_ms() - 60000;
+    st_autoptr(json_t) crashed =
+        json_pack("{s:I, s:I}", s(n1, "id"), (json_int_t)long_ago, ghost, (json_int_t)long_ago);
+    put_usage(f->kv, PROJECT_A, "network", crashed);
+    st_autoptr(json_t) n2 = mk_network(f->kv, &alice, "{\"name\": \"n2\"}");
+    assert_int_equal(used(f->kv, PROJECT_A, ST_NETWORK_QUOTA_NETWORK), 2);
+
+    /* A young claim is a create in flight: it holds its place. */
+    assert_int_equal(st_network_delete(f->kv, &alice, s(n2, "id"), NULL), 0);
+    st_autoptr(json_t) in_flight = json_pack("{s:I, s:I}", s(n1, "id"), (json_int_t)long_ago, ghost,
+                                             (json_int_t)st_time_now_ms());
+    put_usage(f->kv, PROJECT_A, "network", in_flight);
+    json_t *ret = NULL;
+    assert_fails(try_network(f->kv, &alice, "n3", &ret, &err_), -EDQUOT,
+                 "Quota exceeded for resources: ['network'].");
+    struct st_network_quota_usage u;
+    assert_int_equal(st_network_quota_usage(f->kv, PROJECT_A, &u, NULL), 0);
+    assert_int_equal(u.used[ST_NETWORK_QUOTA_NETWORK], 1);
+    assert_int_equal(u.reserved[ST_NETWORK_QUOTA_NETWORK], 1);
+    /* releasing it (the create failed after all) makes room, once */
+    st_network_quota_release_one(f->kv, PROJECT_A, ST_NETWORK_QUOTA_NETWORK, ghost);
+    st_network_quota_release_one(f->kv, PROJECT_A, ST_NETWORK_QUOTA_NETWORK, ghost);
+    st_autoptr(json_t) n3 = mk_network(f->kv, &alice, "{\"name\": \"n3\"}");
+
+    /* Networks nobody counted (made before quotas were kept): the
+     * project's first claim counts them. */
+    st_autofree char *key = st_sprintf("%s%s/network", ST_NETWORK_QUOTA_USAGE_PREFIX, PROJECT_A);
+    assert_int_equal(st_kv_delete(f->kv, key, ST_KV_ANY, NULL, NULL), 0);
+    assert_fails(try_network(f->kv, &alice, "n4", &ret, &err_), -EDQUOT,
+                 "Quota exceeded for resources: ['network'].");
+    assert_int_equal(used(f->kv, PROJECT_A, ST_NETWORK_QUOTA_NETWORK), 2);
+    /* and a delete after a recount releases exactly one */
+    assert_int_equal(st_network_delete(f->kv, &alice, s(n1, "id"), NULL), 0);
+    assert_int_equal(used(f->kv, PROJECT_A, ST_NETWORK_QUOTA_NETWORK), 1);
+    st_autoptr(json_t) n5 = mk_network(f->kv, &alice, "{\"name\": \"n5\"}");
+    assert_fails(try_network(f->kv, &alice, "n6", &ret, &err_), -EDQUOT,
+                 "Quota exceeded for resources: ['network'].");
+}
+
+struct quota_race {
+    struct st_kv *kv;
+    const char *network_id; /* NULL: networks, else ports on it */
+    pthread_barrier_t start;
+    pthread_mutex_t lock;
+    int made, over, other;
+};
+
+static void *quota_racer(void *arg)
+{
+    struct quota_race *r = arg;
+    pthread_barrier_wait(&r->start);
+    for (int i = 0; i < 3; i++) {
+        json_t *doc = NULL;
+        struct st_err *err = NULL;
+        int rc;
+        if (r->network_id) {
+            st_autoptr(json_t) req = json_pack("{s:s}", "network_id", r->network_id);
+            rc = st_port_create(r->kv, &alice, req, &doc, &err);
+        } else {
+            rc = try_network(r->kv, &alice, "racer", &doc, &err);
+        }
+        pthread_mutex_lock(&r->lock);
+        if (rc == 0)
+            r->made++;
+        else if (rc == -EDQUOT && strstr(st_err_msg(err), "Quota exceeded for resources"))
+            r->over++;
+        else
+            r->other++;
+        pthread_mutex_unlock(&r->lock);
+        json_decref(doc);
+        st_err_free(err);
+    }
+    return NULL;
+}
+
+static void run_quota_race(struct st_kv *kv, const char *network_id, struct quota_race *r)
+{
+    enum { THREADS = 8 };
+    *r = (struct quota_race){.kv = kv, .network_id = network_id};
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_barrier_init(&r->start, NULL, THREADS);
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, quota_racer, r), 0);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&r->start);
+    pthread_mutex_destroy(&r->lock);
+}
+
+static void test_quota_concurrent_creates(void **state)
+{
+    struct fixture *f = *state;
+    /* 24 creates from 8 threads against a limit of 5: exactly 5 made */
+    set_quota(f->kv, PROJECT_A, "{\"network\": 5, \"port\": 4}");
+    struct quota_race r;
+    run_quota_race(f->kv, NULL, &r);
+    assert_int_equal(r.other, 0);
+    assert_int_equal(r.made, 5);
+    assert_int_equal(r.over, 19);
+    assert_int_equal(count_keys(f->kv, ST_NETWORK_NETWORKS_PREFIX), 5);
+    assert_int_equal(used(f->kv, PROJECT_A, ST_NETWORK_QUOTA_NETWORK), 5);
+
+    /* ports too (the limit checked at the last step of many claims) */
+    st_autoptr(json_t) big = mk_network(f->kv, &bob, "{\"name\": \"big\", \"shared\": false}");
+    json_t *ret = NULL;
+    st_autoptr(json_t) nets = NULL;
+    assert_int_equal(st_network_list(f->kv, &alice, NULL, &nets, NULL), 0);
+    const char *net = s(json_array_get(nets, 0), "id");
+    st_autoptr(json_t) sub = mk_subnet(f->kv, &alice, net, "10.3.0.0/24");
+    run_quota_race(f->kv, net, &r);
+    assert_int_equal(r.other, 0);
+    assert_int_equal(r.made, 4);
+    assert_int_equal(r.over, 20);
+    st_autoptr(json_t) ports = NULL;
+    assert_int_equal(st_port_list(f->kv, &alice, NULL, &ports, NULL), 0);
+    assert_int_equal(json_array_size(ports), 4);
+    /* the refused ones left no address or MAC behind */
+    st_autofree char *ipam = st_sprintf("%s%s/", ST_NETWORK_IPAM_PREFIX, s(sub, "id"));
+    assert_int_equal(count_keys(f->kv, ipam), 4);
+    (void)ret;
+    (void)big;
+}
+
+static void test_quota_neutron_made(void **state)
+{
+    struct fixture *f = *state;
+    /* At a group quota of 0 the project still gets its default group, with
+     * its four rules, and both are counted, as in Neutron. */
+    set_quota(f->kv, PROJECT_A, "{\"security_group\": 0, \"security_group_rule\": 0}");
+    st_autoptr(json_t) groups = NULL;
+    assert_int_equal(st_security_group_list(f->kv, &alice, NULL, &groups, NULL), 0);
+    assert_int_equal(json_array_size(groups), 1);
+    assert_string_equal(s(json_array_get(groups, 0), "name"), "default");
+    assert_int_equal(used(f->kv, PROJECT_A, ST_NETWORK_QUOTA_SECURITY_GROUP), 1);
+    assert_int_equal(used(f->kv, PROJECT_A, ST_NETWORK_QUOTA_SECURITY_GROUP_RULE), 4);
+    json_t *ret = NULL;
+    st_autoptr(json_t) web = json_req("{\"name\": \"web\"}");
+    assert_fails(st_security_group_create(f->kv, &alice, web, &ret, &err_), -EDQUOT,
+                 "Quota exceeded for resources: ['security_group'].");
+    st_autoptr(json_t) rule = json_pack(
+        "{s:s, s:s, s:s, s:i, s:i}", "security_group_id", s(json_array_get(groups, 0), "id"),
+        "direction", "ingress", "protocol", "tcp", "port_range_min", 22, "port_range_max", 22);
+    assert_fails(st_security_group_rule_create(f->kv, &alice, rule, &ret, &err_), -EDQUOT,
+                 "Quota exceeded for resources: ['security_group_rule'].");
+    /* a new group's own egress rules are counted, not refused */
+    set_quota(f->kv, PROJECT_A, "{\"security_group\": 2, \"security_group_rule\": 7}");
+    st_autoptr(json_t) g = NULL;
+    assert_int_equal(st_security_group_create(f->kv, &alice, web, &g, NULL), 0);
+    assert_int_equal(used(f->kv, PROJECT_A, ST_NETWORK_QUOTA_SECURITY_GROUP), 2);
+    assert_int_equal(used(f->kv, PROJECT_A, ST_NETWORK_QUOTA_SECURITY_GROUP_RULE), 6);
+    st_autoptr(json_t) r1 = NULL;
+    assert_int_equal(st_security_group_rule_create(f->kv, &alice, rule, &r1, NULL), 0);
+    st_autoptr(json_t) rule2 = json_pack("{s:s, s:s, s:s}", "security_group_id", s(g, "id"),
+                                         "direction", "ingress", "protocol", "icmp");
+    assert_fails(st_security_group_rule_create(f->kv, &alice, rule2, &ret, &err_), -EDQUOT,
+                 "Quota exceeded for resources: ['security_group_rule'].");
+    /* a duplicate is told so; deleting a rule or a group gives back */
+    assert_fails(st_security_group_rule_create(f->kv, &alice, rule, &ret, &err_), -EEXIST,
+                 "Security group rule already exists.");
+    assert_int_equal(st_security_group_rule_delete(f->kv, &alice, s(r1, "id"), NULL), 0);
+    assert_int_equal(used(f->kv, PROJECT_A, ST_NETWORK_QUOTA_SECURITY_GROUP_RULE), 6);
+    assert_int_equal(st_security_group_delete(f->kv, &alice, s(g, "id"), NULL), 0);
+    assert_int_equal(used(f->kv, PROJECT_A, ST_NETWORK_QUOTA_SECURITY_GROUP), 1);
+    assert_int_equal(used(f->kv, PROJECT_A, ST_NETWORK_QUOTA_SECURITY_GROUP_RULE), 4);
+
+    /* Servers' ports count, in Nova's words when over; a router's interface
+     * port is counted but never refused; gateway ports count for nobody. */
+    set_quota(f->kv, PROJECT_A, "{\"port\": 1}");
+    st_autoptr(json_t) net = mk_network(f->kv, &alice, "{\"name\": \"private\"}");
+    st_autoptr(json_t) sub = mk_subnet(f->kv, &alice, s(net, "id"), "10.0.2.0/24");
+    json_t *ports = NULL, *names = NULL;
+    const char *server1 = "22222222-2222-4333-8444-555555555555";
+    const char *server2 = "33333333-2222-4333-8444-555555555555";
+    assert_int_equal(
+        st_network_server_ports_create(f->kv, &alice, server1, NULL, NULL, &ports, &names, NULL),
+        0);
+    json_decref(ports);
+    json_decref(names);
+    size_t before = count_keys(f->kv, ST_NETWORK_PORTS_PREFIX);
+    assert_fails(
+        st_network_server_ports_create(f->kv, &alice, server2, NULL, NULL, &ports, &names, &err_),
+        -EDQUOT, "Maximum number of ports exceeded");
+    assert_int_equal(count_keys(f->kv, ST_NETWORK_PORTS_PREFIX), before);
+    st_autoptr(json_t) router = NULL;
+    st_autoptr(json_t) rreq = json_req("{\"name\": \"r1\"}");
+    assert_int_equal(st_router_create(f->kv, &alice, rreq, &router, NULL), 0);
+    st_autoptr(json_t) body = json_pack("{s:s}", "subnet_id", s(sub, "id"));
+    st_autoptr(json_t) itf = NULL;
+    assert_int_equal(st_router_add_interface(f->kv, &alice, s(router, "id"), body, &itf, NULL), 0);
+    assert_int_equal(used(f->kv, PROJECT_A, ST_NETWORK_QUOTA_PORT), 2);
+    st_autoptr(json_t) gone = NULL;
+    assert_int_equal(st_router_remove_interface(f->kv, &alice, s(router, "id"), body, &gone, NULL),
+                     0);
+    assert_int_equal(st_network_device_ports_release(f->kv, server1, NULL), 0);
+    assert_int_equal(used(f->kv, PROJECT_A, ST_NETWORK_QUOTA_PORT), 0);
+    assert_int_equal(used(f->kv, PROJECT_A, ST_NETWORK_QUOTA_ROUTER), 1);
+    assert_int_equal(st_router_delete(f->kv, &alice, s(router, "id"), NULL), 0);
+    assert_int_equal(used(f->kv, PROJECT_A, ST_NETWORK_QUOTA_ROUTER), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -973,6 +1324,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deletes_in_use, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_races_port_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_ports, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quota_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quota_set_checks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quota_recount, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quota_concurrent_creates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quota_neutron_made, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -821,6 +821,78 @@ static void test_projects_filters_quotas(void **state)
     del(fx.tok_a, "networks", str(n3, "id"));
 }
 
+/* Neutron's quota API: admins set and reset, everyone reads their own; a
+ * create over the limit is Neutron's 409 OverQuota, and the usage shows. */
+static void test_quota_api(void **state)
+{
+    (void)state;
+    st_autofree char *qa = st_sprintf(NET "/quotas/%s", fx.project_a);
+    const char *two = "{\"quota\": {\"network\": 2, \"port\": \"5\"}}";
+    st_autofree char *m = fails(fx.tok_a, "PUT", qa, two, 403, "HTTPForbidden");
+    assert_non_null(strstr(m, "network:quota:update"));
+    expect(fx.tok_reader_a, "PUT", qa, two, 403, "HTTPForbidden");
+    expect(fx.tok_a, "DELETE", qa, NULL, 403, "HTTPForbidden");
+    st_autoptr(json_t) set = ok(fx.tok_admin, "PUT", qa, 200, two);
+    json_t *q = json_object_get(set, "quota");
+    assert_int_equal(json_integer_value(json_object_get(q, "network")), 2);
+    assert_int_equal(json_integer_value(json_object_get(q, "port")), 5);
+    assert_int_equal(json_integer_value(json_object_get(q, "subnet")), 100);
+    assert_int_equal(json_integer_value(json_object_get(q, "subnetpool")), -1);
+    st_autoptr(json_t) shown = ok(fx.tok_reader_a, "GET", qa, 200, NULL);
+    assert_true(json_equal(shown, set));
+    st_autofree char *qdef = st_sprintf("%s/default", qa);
+    st_autoptr(json_t) defaults = ok(fx.tok_a, "GET", qdef, 200, NULL);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(defaults, "quota"), "network")), 100);
+
+    /* Neutron's words for a bad body */
+    expect(fx.tok_admin, "PUT", qa, "{\"quota\": {\"bogus\": 1}}", 400, "HTTPBadRequest");
+    st_autofree char *range =
+        fails(fx.tok_admin, "PUT", qa, "{\"quota\": {\"network\": -5}}", 400, "InvalidInput");
+    assert_string_equal(range, "Invalid input for network. Reason: '-5' is not in range -1 through "
+                               "2147483647.");
+    expect(fx.tok_admin, "PUT", qa, "{\"network\": 5}", 400, "HTTPBadRequest");
+
+    /* the list: every project with quotas set for an admin, one's own for
+     * anyone else */
+    st_autoptr(json_t) all = ok(fx.tok_admin, "GET", NET "/quotas", 200, NULL);
+    json_t *rows = json_object_get(all, "quotas");
+    assert_int_equal(json_array_size(rows), 1);
+    assert_string_equal(str(json_array_get(rows, 0), "project_id"), fx.project_a);
+    assert_string_equal(str(json_array_get(rows, 0), "tenant_id"), fx.project_a);
+    st_autoptr(json_t) theirs = ok(fx.tok_b, "GET", NET "/quotas", 200, NULL);
+    assert_int_equal(json_array_size(json_object_get(theirs, "quotas")), 0);
+    st_autoptr(json_t) mine = ok(fx.tok_a, "GET", NET "/quotas", 200, NULL);
+    assert_int_equal(json_array_size(json_object_get(mine, "quotas")), 1);
+
+    /* enforced: the third network is refused as Neutron refuses it */
+    st_autoptr(json_t) n1 = make_network(fx.tok_a, "q1");
+    st_autoptr(json_t) n2 = make_network(fx.tok_a, "q2");
+    st_autofree char *over = fails(fx.tok_a, "POST", NET "/networks",
+                                   "{\"network\": {\"name\": \"q3\"}}", 409, "OverQuota");
+    assert_string_equal(over, "Quota exceeded for resources: ['network'].");
+    st_autoptr(json_t) nb = make_network(fx.tok_b, "q3");
+    st_autofree char *qd = st_sprintf("%s/details", qa);
+    st_autoptr(json_t) details = ok(fx.tok_a, "GET", qd, 200, NULL);
+    json_t *dn = json_object_get(json_object_get(details, "quota"), "network");
+    assert_int_equal(json_integer_value(json_object_get(dn, "limit")), 2);
+    assert_int_equal(json_integer_value(json_object_get(dn, "used")), 2);
+    assert_int_equal(json_integer_value(json_object_get(dn, "reserved")), 0);
+    del(fx.tok_a, "networks", str(n1, "id"));
+    st_autoptr(json_t) n3 = make_network(fx.tok_a, "q3");
+
+    /* reset: the defaults again, and gone from the list */
+    st_autoptr(json_t) gone = ok(fx.tok_admin, "DELETE", qa, 204, NULL);
+    assert_null(gone);
+    st_autoptr(json_t) reset = ok(fx.tok_a, "GET", qa, 200, NULL);
+    assert_true(json_equal(reset, defaults));
+    st_autoptr(json_t) none = ok(fx.tok_admin, "GET", NET "/quotas", 200, NULL);
+    assert_int_equal(json_array_size(json_object_get(none, "quotas")), 0);
+    del(fx.tok_a, "networks", str(n2, "id"));
+    del(fx.tok_a, "networks", str(n3, "id"));
+    del(fx.tok_b, "networks", str(nb, "id"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -831,6 +903,7 @@ int main(void)
         cmocka_unit_test(test_security_groups),
         cmocka_unit_test(test_routers_and_floating_ips),
         cmocka_unit_test(test_projects_filters_quotas),
+        cmocka_unit_test(test_quota_api),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
