@@ -37,6 +37,9 @@ struct st_ctrl_placement {
     /* the view's snapshot, as of the last st_ctrl_view_snapshot */
     struct st_sched_node *nodes;
     struct st_ctrl_view_host **hosts;
+    uint32_t *members;    /* per snapshot node: members of the group being placed */
+    size_t *member_nodes; /* the snapshot nodes that host one */
+    size_t members_cap;
     size_t start; /* where spread's sampled scan begins next */
     struct st_ctrl_placement_stats stats;
 };
@@ -323,9 +326,10 @@ static int fail_server(struct st_ctrl_placement *p, const char *id, const char *
 
 /* ---- scheduling one server --------------------------------------------- */
 
-/* Marks the nodes hosting a member of the server's group (other than the
- * server itself) and fills the request's group fields; true if it touched
- * the snapshot. */
+/* Marks the nodes hosting members of the server's group (other than the
+ * server itself), with how many each hosts (the soft policies weigh the
+ * count), and fills the request's group fields; true if it touched the
+ * snapshot. */
 static bool apply_group(struct st_ctrl_placement *p, const struct st_ctrl_view_server *s, size_t n,
                         struct st_sched_request *req, const char **group_id)
 {
@@ -335,18 +339,34 @@ static bool apply_group(struct st_ctrl_placement *p, const struct st_ctrl_view_s
     *group_id = g->id;
     req->group = g->id;
     req->group_policy = g->policy;
+    if (n > p->members_cap) {
+        p->members_cap = n;
+        p->members = st_xrealloc(p->members, n * sizeof(*p->members));
+        p->member_nodes = st_xrealloc(p->member_nodes, n * sizeof(*p->member_nodes));
+    }
+    req->member_nodes = p->member_nodes;
+    req->n_member_nodes = 0;
+    bool hard = g->policy == ST_SCHED_GROUP_AFFINITY || g->policy == ST_SCHED_GROUP_ANTI_AFFINITY;
     for (size_t i = 0; i < n; i++) {
         json_t *servers = json_object_get(p->hosts[i]->alloc, "servers");
         const char *sid;
         json_t *entry;
+        uint32_t count = 0;
         json_object_foreach(servers, sid, entry)
         {
-            if (strcmp(sid, s->id) != 0 && st_ctrl_view_is_member(p->view, g, sid)) {
-                p->nodes[i].groups = group_id;
-                p->nodes[i].n_groups = 1;
-                req->group_has_members = true;
-                break;
-            }
+            if (strcmp(sid, s->id) == 0 || !st_ctrl_view_is_member(p->view, g, sid))
+                continue;
+            count++;
+            if (hard)
+                break; /* a filter needs only whether */
+        }
+        p->members[i] = count;
+        if (count) {
+            p->nodes[i].groups = group_id;
+            p->nodes[i].n_groups = 1;
+            p->nodes[i].group_members = &p->members[i];
+            p->member_nodes[req->n_member_nodes++] = i;
+            req->group_has_members = true;
         }
     }
     return true;
@@ -732,6 +752,8 @@ void st_ctrl_placement_stop(struct st_ctrl_placement *p)
     __atomic_store_n(&p->stop, true, __ATOMIC_RELEASE);
     pthread_join(p->thread, NULL);
     st_ctrl_view_free(p->view);
+    free(p->members);
+    free(p->member_nodes);
     free(p);
 }
 

@@ -324,7 +324,11 @@ static enum st_sched_group_policy policy_parse(const char *p)
         return ST_SCHED_GROUP_AFFINITY;
     if (p && strcmp(p, "anti-affinity") == 0)
         return ST_SCHED_GROUP_ANTI_AFFINITY;
-    return ST_SCHED_GROUP_NONE; /* soft-* policies are preferences: not filters */
+    if (p && strcmp(p, "soft-affinity") == 0)
+        return ST_SCHED_GROUP_SOFT_AFFINITY; /* preferences: weighers, not filters */
+    if (p && strcmp(p, "soft-anti-affinity") == 0)
+        return ST_SCHED_GROUP_SOFT_ANTI_AFFINITY;
+    return ST_SCHED_GROUP_NONE;
 }
 
 static void group_parse(struct st_ctrl_view_group *g, json_t *doc)

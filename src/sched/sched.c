@@ -1,10 +1,12 @@
 /* The scheduler's filters, weighers and explanation (see sched.h for the
- * admission rules). One pass over the snapshot: each node either falls to
- * the first filter that rejects it, which counts it and remembers the most
- * free amount it saw (for the fault message), or gets a usage score and
- * competes for a place in a bounded heap of the best max_order nodes kept
- * in the caller's output array. Nothing is allocated, so a placement over
- * 10,000 nodes costs a few tens of microseconds. */
+ * admission rules). One pass over the snapshot (two for a soft group
+ * policy, whose weigher is normalised over the nodes that fit, so a first
+ * pass finds them): each node either falls to the first filter that
+ * rejects it, which counts it and remembers the most free amount it saw
+ * (for the fault message), or gets a score and competes for a place in a
+ * bounded heap of the best max_order nodes kept in the caller's output
+ * array. Nothing is allocated, so a placement over 10,000 nodes costs a
+ * few tens of microseconds. */
 #include "sched/sched.h"
 
 #include <errno.h>
@@ -62,6 +64,9 @@ struct place_ctx {
     const struct st_sched_node *nodes;
     const struct st_sched_request *req;
     enum st_sched_weigher weigher;
+    /* a soft group policy: the members' counts over the nodes that fit */
+    bool soft;
+    uint32_t members_min, members_max;
 };
 
 /* The node's usage after the placement, 0 (empty) .. 2 (full): the sum of
@@ -85,6 +90,50 @@ static inline struct usage node_usage(const struct st_sched_node *nd,
     return (struct usage){cpu.num * mem.den + mem.num * cpu.den, cpu.den * mem.den};
 }
 
+/* How many members of the group the node hosts. */
+static uint32_t members_on(const struct st_sched_node *nd, const char *group)
+{
+    for (size_t i = 0; i < nd->n_groups; i++) {
+        const char *g = nd->groups[i];
+        if (g == group || (g && strcmp(g, group) == 0))
+            return nd->group_members ? nd->group_members[i] : 1;
+    }
+    return 0;
+}
+
+static inline bool soft_policy(enum st_sched_group_policy p)
+{
+    return p == ST_SCHED_GROUP_SOFT_AFFINITY || p == ST_SCHED_GROUP_SOFT_ANTI_AFFINITY;
+}
+
+/* The soft group weigher's weight, 0..1: the members on the node
+ * normalised over the nodes that fit (Nova's normalize), counted up for
+ * soft-affinity and down for soft-anti-affinity (Nova weighs -count). */
+static inline double group_weight(const struct place_ctx *c, const struct st_sched_node *nd)
+{
+    if (c->members_max == c->members_min)
+        return 0;
+    double range = (double)c->members_max - c->members_min;
+    uint32_t m = members_on(nd, c->req->group);
+    double above_min = (double)m - c->members_min;
+    return c->req->group_policy == ST_SCHED_GROUP_SOFT_AFFINITY ? above_min / range
+                                                                : 1.0 - above_min / range;
+}
+
+/* The node's score in the weigher's direction (spread: lower is better,
+ * pack: higher). Without a soft policy, the usage itself; with one, the
+ * sum of the two weights of sched.h written as a usage: for spread
+ * (1 - usage) + g ranks as usage - g, for pack usage + g. */
+static inline struct usage score(const struct place_ctx *c, const struct st_sched_node *nd)
+{
+    struct usage u = node_usage(nd, c->req);
+    if (!c->soft)
+        return u;
+    double load = u.num / u.den / 2; /* the mean of the cpu and memory fractions */
+    double g = group_weight(c, nd);
+    return (struct usage){c->weigher == ST_SCHED_PACK ? load + g : load - g, 1};
+}
+
 /* Strict total order: score, then name, then index. */
 static bool ranks_before(const struct place_ctx *c, size_t a, struct usage ua, size_t b,
                          struct usage ub)
@@ -103,8 +152,7 @@ static bool ranks_before(const struct place_ctx *c, size_t a, struct usage ua, s
  * one node; scores are recomputed rather than stored, to need no scratch. */
 static bool worse(const struct place_ctx *c, size_t a, size_t b)
 {
-    return ranks_before(c, b, node_usage(&c->nodes[b], c->req), a,
-                        node_usage(&c->nodes[a], c->req));
+    return ranks_before(c, b, score(c, &c->nodes[b]), a, score(c, &c->nodes[a]));
 }
 
 static void sift_down(const struct place_ctx *c, size_t *heap, size_t k, size_t pos)
@@ -147,16 +195,6 @@ static bool offers_driver(const struct st_sched_node *nd, const char *driver)
     return false;
 }
 
-static bool hosts_group(const struct st_sched_node *nd, const char *group)
-{
-    for (size_t i = 0; i < nd->n_groups; i++) {
-        const char *g = nd->groups[i];
-        if (g == group || (g && strcmp(g, group) == 0))
-            return true;
-    }
-    return false;
-}
-
 /* Per filter: how many nodes it removed and the most free amount among
  * them (-1: none seen), for the reason text. */
 struct tally {
@@ -189,8 +227,9 @@ static enum st_sched_filter filter_node(const struct st_sched_node *nd,
         reject(t, ST_SCHED_FILTER_ZONE, 0);
         return ST_SCHED_FILTER_ZONE;
     }
-    if (req->group && req->group_policy != ST_SCHED_GROUP_NONE) {
-        bool has = hosts_group(nd, req->group);
+    if (req->group_policy == ST_SCHED_GROUP_AFFINITY ||
+        req->group_policy == ST_SCHED_GROUP_ANTI_AFFINITY) {
+        bool has = members_on(nd, req->group) > 0;
         if ((req->group_policy == ST_SCHED_GROUP_AFFINITY && req->group_has_members && !has) ||
             (req->group_policy == ST_SCHED_GROUP_ANTI_AFFINITY && has)) {
             reject(t, ST_SCHED_FILTER_GROUP, 0);
@@ -277,6 +316,68 @@ static void fill_reason(const struct st_sched_request *req, const struct tally *
     }
 }
 
+/* The nodes a placement examines: from start, wrapping around, until
+ * enough fit (the window); then, for a soft group policy, the nodes outside
+ * the window that host a member of the group: those the request lists, or
+ * else found by sweeping the rest. The caller counts fit. */
+struct scan {
+    size_t n, start, enough, i;
+    size_t window; /* nodes visited in the window */
+    bool window_done;
+    size_t next; /* in req->member_nodes, or nodes swept past the window */
+    size_t examined, fit;
+};
+
+static struct scan scan_begin(size_t n, size_t start, size_t enough)
+{
+    return (struct scan){.n = n, .start = start, .enough = enough, .i = start};
+}
+
+static inline size_t scan_advance(struct scan *sc)
+{
+    size_t i = sc->i;
+    sc->i = i + 1 == sc->n ? 0 : i + 1;
+    return i;
+}
+
+static bool scan_next(struct scan *sc, const struct st_sched_node *nodes,
+                      const struct st_sched_request *req, size_t *ret)
+{
+    if (!sc->window_done) {
+        if (sc->window < sc->n && sc->fit < sc->enough) {
+            sc->window++;
+            sc->examined++;
+            *ret = scan_advance(sc);
+            return true;
+        }
+        sc->window_done = true;
+    }
+    if (!soft_policy(req->group_policy) || sc->window == sc->n)
+        return false;
+    if (req->member_nodes) {
+        while (sc->next < req->n_member_nodes) {
+            size_t i = req->member_nodes[sc->next++];
+            size_t offset = i >= sc->start ? i - sc->start : i + sc->n - sc->start;
+            if (i >= sc->n || offset < sc->window || !members_on(&nodes[i], req->group))
+                continue;
+            sc->examined++;
+            *ret = i;
+            return true;
+        }
+        return false;
+    }
+    while (sc->window + sc->next < sc->n) {
+        size_t i = scan_advance(sc);
+        sc->next++;
+        if (!members_on(&nodes[i], req->group))
+            continue;
+        sc->examined++;
+        *ret = i;
+        return true;
+    }
+    return false;
+}
+
 size_t st_sched_enough(size_t n)
 {
     if (n <= 100)
@@ -300,35 +401,58 @@ int st_sched_place(const struct st_sched_node *nodes, size_t n, const struct st_
     if (req->group_policy != ST_SCHED_GROUP_NONE && !req->group)
         return st_err_set(err, -EINVAL, "scheduler: a group policy needs a group");
 
-    struct place_ctx c = {.nodes = nodes, .req = req, .weigher = opts->weigher};
+    struct place_ctx c = {.nodes = nodes,
+                          .req = req,
+                          .weigher = opts->weigher,
+                          .soft = soft_policy(req->group_policy)};
+    size_t enough = opts->enough ? opts->enough : n;
+    size_t start = n ? opts->start % n : 0;
+    /* A soft policy normalises over the nodes that fit, so a first pass
+     * finds them (and their members' counts) before the ranking pass. */
+    if (c.soft) {
+        struct tally scratch = {0};
+        struct scan sc = scan_begin(n, start, enough);
+        size_t i;
+        bool any = false;
+        while (scan_next(&sc, nodes, req, &i)) {
+            if (filter_node(&nodes[i], req, &scratch) != ST_SCHED_N_FILTERS)
+                continue;
+            sc.fit++;
+            uint32_t m = members_on(&nodes[i], req->group);
+            c.members_min = !any || m < c.members_min ? m : c.members_min;
+            c.members_max = !any || m > c.members_max ? m : c.members_max;
+            any = true;
+        }
+    }
+
     struct tally t = {0};
     for (size_t f = 0; f < ST_SCHED_N_FILTERS; f++)
         t.most_free[f] = -1;
-    size_t fit = 0, kept = 0, examined = 0;
-    size_t enough = opts->enough ? opts->enough : n;
+    size_t kept = 0;
     struct usage root_usage = {0, 1}; /* of ret_order[0] once the heap is full */
-    size_t i = n ? opts->start % n : 0;
-
-    for (; examined < n && fit < enough; examined++, i = i + 1 == n ? 0 : i + 1) {
+    struct scan sc = scan_begin(n, start, enough);
+    size_t i;
+    while (scan_next(&sc, nodes, req, &i)) {
         const struct st_sched_node *nd = &nodes[i];
         if (filter_node(nd, req, &t) != ST_SCHED_N_FILTERS)
             continue;
-        fit++;
+        sc.fit++;
         if (!max_order)
             continue;
-        struct usage u = node_usage(nd, req);
+        struct usage u = score(&c, nd);
         if (kept < max_order) {
             ret_order[kept] = i;
             sift_up(&c, ret_order, kept);
             kept++;
             if (kept == max_order)
-                root_usage = node_usage(&nodes[ret_order[0]], req);
+                root_usage = score(&c, &nodes[ret_order[0]]);
         } else if (ranks_before(&c, i, u, ret_order[0], root_usage)) {
             ret_order[0] = i;
             sift_down(&c, ret_order, kept, 0);
-            root_usage = node_usage(&nodes[ret_order[0]], req);
+            root_usage = score(&c, &nodes[ret_order[0]]);
         }
     }
+    size_t fit = sc.fit, examined = sc.examined;
 
     /* Heap sort: the worst goes last each round, leaving the best first. */
     for (size_t end = kept; end > 1; end--) {

@@ -24,7 +24,21 @@
  * the placement as a fraction of what it can admit (the mean of the cpu
  * fraction, the larger of vcpus and MHz reserved, and the memory fraction):
  * spread puts the least used first (the default), pack the most used.
- * Equal scores are broken by node name, so the result is deterministic. */
+ * Equal scores are broken by node name, so the result is deterministic.
+ *
+ * Soft-affinity and soft-anti-affinity are weighers, never filters, as
+ * Nova's ServerGroupSoftAffinityWeigher and ServerGroupSoftAntiAffinityWeigher
+ * (multipliers 1.0): a node's weight grows (soft-affinity) or shrinks
+ * (soft-anti-affinity) with the number of the group's members already on
+ * it, normalised as Nova's weighers are, (w - min) / (max - min) over the
+ * nodes that pass the filters (0 for all when they are equal), and added
+ * to the load weigher's weight: 1 - usage for spread, usage for pack, a
+ * fraction of capacity and so already on the same 0..1 scale (Nova's
+ * weighers may declare such fixed bounds). A preference therefore beats
+ * any load difference short of an empty node against a full one, and a
+ * preferred node that is full has been filtered out, so the server still
+ * lands elsewhere. The sampled scan also examines, beyond its window, every
+ * node that hosts a member, so the preference holds on large clusters. */
 #pragma once
 
 #include <stdbool.h>
@@ -56,12 +70,17 @@ struct st_sched_node {
     /* server groups with a member on this node (for affinity rules) */
     const char *const *groups;
     size_t n_groups;
+    /* how many members of each of groups[] the node hosts (the soft
+     * policies weigh them); NULL = one each */
+    const uint32_t *group_members;
 };
 
 enum st_sched_group_policy {
     ST_SCHED_GROUP_NONE,
     ST_SCHED_GROUP_AFFINITY,
     ST_SCHED_GROUP_ANTI_AFFINITY,
+    ST_SCHED_GROUP_SOFT_AFFINITY,      /* a weigher: prefer nodes with members */
+    ST_SCHED_GROUP_SOFT_ANTI_AFFINITY, /* a weigher: prefer nodes without */
 };
 
 enum st_sched_weigher {
@@ -76,6 +95,11 @@ struct st_sched_request {
     const char *group;             /* NULL = none */
     enum st_sched_group_policy group_policy;
     bool group_has_members; /* affinity: members exist somewhere */
+    /* Optional, for the soft policies: the indices of the nodes that host a
+     * member (each once), so that a sampled scan reaches them outside its
+     * window without sweeping every node for them. */
+    const size_t *member_nodes;
+    size_t n_member_nodes;
 };
 
 /* The filters, in the order they run; index of st_sched_explain.filters. */
@@ -111,7 +135,9 @@ struct st_sched_explain {
  * placement fast on large clusters: Kubernetes' scheduler does the same
  * (percentageOfNodesToScore, from a rotating start index); the nodes that
  * are examined are still ranked exactly, and a request that fits nowhere is
- * always checked against every node, so its explanation is complete. */
+ * always checked against every node, so its explanation is complete. A
+ * request with a soft group policy also examines the nodes outside the
+ * window that host a member of its group (counted in n_nodes). */
 struct st_sched_options {
     enum st_sched_weigher weigher;
     size_t start;  /* index of the first node examined; the scan wraps around */

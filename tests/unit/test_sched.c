@@ -1,6 +1,8 @@
 /* Unit tests of src/sched: every filter (what it removes and the reason it
  * gives), both weighers and their tie-break by name, server group affinity
- * and anti-affinity, the fault text a user reads, the sampled scan, bad
+ * and anti-affinity, the soft policies (weighers: members part or gather
+ * while capacity allows, land elsewhere when it does not, and are seen by
+ * the sampled scan), the fault text a user reads, the sampled scan, bad
  * arguments, and property tests over random snapshots: the scheduler never
  * picks a node where admission would be exceeded, and finds every node
  * where it would not. */
@@ -20,6 +22,7 @@
 
 static const char *const sim_drivers[] = {"sim"};
 static const char *const both_drivers[] = {"container", "sim"};
+static const char *const group_g1[] = {"g1"};
 
 /* A 16-core, 2.5 GHz, 64 GiB, 1 TB node with Nova's default ratios. */
 static struct st_sched_node node(const char *name)
@@ -269,6 +272,195 @@ static void test_group_anti_affinity(void **state)
                         "anti-affinity: already hosts a member of server group g1");
 }
 
+/* ---- soft group policies (weighers, never filters) ---- */
+
+/* A snapshot whose nodes may host members of g1, counted per node. */
+struct soft_cluster {
+    struct st_sched_node nodes[10];
+    uint32_t members[10];
+    size_t n;
+};
+
+static void soft_cluster_init(struct soft_cluster *c, size_t n)
+{
+    static const char *const names[] = {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"};
+    assert_true(n <= 10);
+    *c = (struct soft_cluster){.n = n};
+    for (size_t i = 0; i < n; i++) {
+        c->nodes[i] = node(names[i]);
+        c->nodes[i].groups = group_g1;
+        c->nodes[i].group_members = &c->members[i];
+    }
+}
+
+/* Gives node i m members of g1 (n_groups 0 when none, as the controller
+ * marks only the nodes that host one). */
+static void soft_set_members(struct soft_cluster *c, size_t i, uint32_t m)
+{
+    c->members[i] = m;
+    c->nodes[i].n_groups = m ? 1 : 0;
+}
+
+static struct st_sched_request soft_request(enum st_sched_group_policy policy)
+{
+    struct st_sched_request req = request(2, 4096);
+    req.group = "g1";
+    req.group_policy = policy;
+    return req;
+}
+
+/* Places one member as the controller would (best node, then booked on
+ * the snapshot); returns the node's index. Fails the test when nothing
+ * fits: a soft policy never makes a placement fail. */
+static size_t soft_place(struct soft_cluster *c, const struct st_sched_request *req,
+                         enum st_sched_weigher w)
+{
+    size_t order[10];
+    struct st_sched_explain ex;
+    size_t k = place_all(c->nodes, c->n, req, w, order, &ex);
+    if (k == 0)
+        fail_msg("no node: %s", explain_text(&ex));
+    assert_int_equal(ex.filters[ST_SCHED_FILTER_GROUP].removed, 0);
+    size_t best = order[0];
+    struct st_sched_node *nd = &c->nodes[best];
+    nd->used.vcpus += req->res.vcpus;
+    nd->used.memory_mb += req->res.memory_mb;
+    nd->used.memory_reservation_mb += req->res.memory_reservation_mb;
+    nd->used.disk_gb += req->res.disk_gb;
+    soft_set_members(c, best, c->members[best] + 1);
+    return best;
+}
+
+static void test_soft_anti_affinity_spreads_members(void **state)
+{
+    (void)state;
+    struct soft_cluster c;
+    struct st_sched_request req = soft_request(ST_SCHED_GROUP_SOFT_ANTI_AFFINITY);
+    /* with pack as well: the preference beats packing onto one node */
+    for (int w = ST_SCHED_SPREAD; w <= ST_SCHED_PACK; w++) {
+        soft_cluster_init(&c, 3);
+        bool seen[3] = {false};
+        for (int m = 0; m < 3; m++) {
+            size_t at = soft_place(&c, &req, w);
+            if (seen[at])
+                fail_msg("%s: member %d on %s, which already has one", st_sched_weigher_name(w), m,
+                         c.nodes[at].name);
+            seen[at] = true;
+        }
+        /* a fourth member still lands (on a node with one already) */
+        size_t at = soft_place(&c, &req, w);
+        assert_int_equal(c.members[at], 2);
+    }
+
+    /* the node with the fewest members wins, even over a less used one */
+    soft_cluster_init(&c, 3);
+    soft_set_members(&c, 0, 2);
+    soft_set_members(&c, 1, 1);
+    c.nodes[1].used.memory_reservation_mb = 16384;
+    c.nodes[1].used.vcpus = 16;
+    soft_set_members(&c, 2, 0);
+    c.nodes[2].used.memory_reservation_mb = 40960; /* the most used, but no member */
+    c.nodes[2].used.vcpus = 40;
+    size_t order[3];
+    struct st_sched_explain ex;
+    assert_int_equal(place_all(c.nodes, 3, &req, ST_SCHED_SPREAD, order, &ex), 3);
+    assert_string_equal(c.nodes[order[0]].name, "c");
+    /* normalised over the nodes that fit, the weights add: b (one member:
+     * 0.5 + 1 - 0.30 used after placement) beats a less used a with two
+     * members (0 + 1 - 0.05) */
+    assert_string_equal(c.nodes[order[1]].name, "b");
+    assert_string_equal(c.nodes[order[2]].name, "a");
+    /* the member-free node is full: the member goes to the next best, no fault */
+    c.nodes[2].used.memory_reservation_mb = 65536;
+    assert_int_equal(place_all(c.nodes, 3, &req, ST_SCHED_SPREAD, order, &ex), 2);
+    assert_string_equal(c.nodes[order[0]].name, "b");
+    assert_int_equal(ex.filters[ST_SCHED_FILTER_GROUP].removed, 0);
+}
+
+static void test_soft_affinity_gathers_members(void **state)
+{
+    (void)state;
+    struct soft_cluster c;
+    struct st_sched_request req = soft_request(ST_SCHED_GROUP_SOFT_AFFINITY);
+    for (int w = ST_SCHED_SPREAD; w <= ST_SCHED_PACK; w++) {
+        soft_cluster_init(&c, 3);
+        /* the first member where the weigher puts it: a with spread (names
+         * break ties); then the others follow it, spread or not */
+        size_t first = soft_place(&c, &req, w);
+        for (int m = 1; m < 3; m++)
+            assert_int_equal(soft_place(&c, &req, w), first);
+        assert_int_equal(c.members[first], 3);
+    }
+    /* a member on the last node by name draws the next ones there */
+    soft_cluster_init(&c, 3);
+    soft_set_members(&c, 2, 1);
+    c.nodes[2].used.memory_reservation_mb = 16384;
+    c.nodes[2].used.vcpus = 16;
+    assert_int_equal(soft_place(&c, &req, ST_SCHED_SPREAD), 2);
+    assert_int_equal(soft_place(&c, &req, ST_SCHED_SPREAD), 2);
+
+    /* the members' node is full: the server lands elsewhere, no fault */
+    c.nodes[2].used.memory_reservation_mb = 65536 - 1024;
+    size_t order[3];
+    struct st_sched_explain ex;
+    assert_int_equal(place_all(c.nodes, 3, &req, ST_SCHED_SPREAD, order, &ex), 2);
+    assert_string_equal(c.nodes[order[0]].name, "a");
+    assert_int_equal(ex.filters[ST_SCHED_FILTER_GROUP].removed, 0);
+    assert_int_equal(ex.filters[ST_SCHED_FILTER_MEMORY].removed, 1);
+    /* and every node full is the usual fault, with no group in it */
+    for (size_t i = 0; i < 3; i++)
+        c.nodes[i].used.memory_reservation_mb = 65536;
+    assert_int_equal(place_all(c.nodes, 3, &req, ST_SCHED_SPREAD, order, &ex), 0);
+    assert_string_equal(explain_text(&ex), "No valid host was found. 3 nodes; memory: removed 3 "
+                                           "(needs 4096 MiB reserved, most free 0 MiB).");
+}
+
+/* The sampled scan still sees the members' nodes outside its window. */
+static void test_soft_sampled(void **state)
+{
+    (void)state;
+    struct soft_cluster c;
+    soft_cluster_init(&c, 10);
+    soft_set_members(&c, 8, 1);
+    struct st_sched_request req = soft_request(ST_SCHED_GROUP_SOFT_AFFINITY);
+    struct st_sched_options opts = {.weigher = ST_SCHED_SPREAD, .start = 2, .enough = 3};
+    size_t order[10], k = 0;
+    struct st_sched_explain ex;
+    assert_int_equal(st_sched_place(c.nodes, 10, &req, &opts, order, 10, &k, &ex, NULL), 0);
+    /* the window 2, 3, 4, then node 8 */
+    assert_int_equal(ex.n_nodes, 4);
+    assert_int_equal(k, 4);
+    assert_string_equal(c.nodes[order[0]].name, "i");
+    /* soft-anti-affinity: the window's nodes, without a member, come first */
+    req.group_policy = ST_SCHED_GROUP_SOFT_ANTI_AFFINITY;
+    assert_int_equal(st_sched_place(c.nodes, 10, &req, &opts, order, 10, &k, &ex, NULL), 0);
+    assert_int_equal(k, 4);
+    assert_string_equal(c.nodes[order[0]].name, "c");
+    assert_string_equal(c.nodes[order[3]].name, "i");
+    /* the same from the request's list of member nodes, without a sweep:
+     * a listed node inside the window is not examined twice, one without a
+     * mark or out of range not at all */
+    soft_set_members(&c, 3, 2);
+    const size_t listed[] = {3, 8, 9, 42};
+    req.member_nodes = listed;
+    req.n_member_nodes = 4;
+    req.group_policy = ST_SCHED_GROUP_SOFT_AFFINITY;
+    assert_int_equal(st_sched_place(c.nodes, 10, &req, &opts, order, 10, &k, &ex, NULL), 0);
+    assert_int_equal(ex.n_nodes, 4);
+    assert_int_equal(k, 4);
+    assert_string_equal(c.nodes[order[0]].name, "d"); /* two members */
+    assert_string_equal(c.nodes[order[1]].name, "i");
+    /* hard policies do not widen the window: d is filtered out, and the
+     * window moves on to three that fit (c, e, f), not to i */
+    req.group_policy = ST_SCHED_GROUP_ANTI_AFFINITY;
+    assert_int_equal(st_sched_place(c.nodes, 10, &req, &opts, order, 10, &k, &ex, NULL), 0);
+    assert_int_equal(ex.n_nodes, 4);
+    assert_int_equal(ex.filters[ST_SCHED_FILTER_GROUP].removed, 1);
+    assert_int_equal(k, 3);
+    for (size_t j = 0; j < k; j++)
+        assert_string_not_equal(c.nodes[order[j]].name, "i");
+}
+
 /* ---- weighers ---- */
 
 static void test_weigher_spread_pack(void **state)
@@ -492,6 +684,40 @@ static uint64_t rnd(uint64_t *s, uint64_t n)
     return n ? *s % n : 0;
 }
 
+/* The weight of sched.h, written again independently: the load weigher
+ * (1 - usage for spread, usage for pack) plus, for a soft policy, the
+ * members' count normalised over the nodes that fit. */
+static double oracle_weight(const struct st_sched_node *nodes, size_t n, size_t at,
+                            const struct st_sched_request *q, enum st_sched_weigher w)
+{
+    const struct st_sched_node *nd = &nodes[at];
+    double cr = nd->cpu_ratio > 0 ? nd->cpu_ratio : 1,
+           mr = nd->memory_ratio > 0 ? nd->memory_ratio : 1;
+    double cpu = (nd->used.vcpus + q->res.vcpus) / (nd->vcpus * cr);
+    double mhz = (double)(nd->used.cpu_reservation_mhz + q->res.cpu_reservation_mhz) /
+                 ((double)nd->vcpus * nd->cpu_mhz * (cr < 1 ? cr : 1));
+    double mem = (double)(nd->used.memory_reservation_mb + q->res.memory_reservation_mb) /
+                 (nd->memory_mb * (mr < 1 ? mr : 1));
+    double load = ((cpu > mhz ? cpu : mhz) + mem) / 2;
+    double weight = w == ST_SCHED_SPREAD ? 1 - load : load;
+    if (q->group_policy != ST_SCHED_GROUP_SOFT_AFFINITY &&
+        q->group_policy != ST_SCHED_GROUP_SOFT_ANTI_AFFINITY)
+        return weight;
+    double lo = 1e9, hi = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!oracle_fits(&nodes[i], q))
+            continue;
+        double m = nodes[i].n_groups ? nodes[i].group_members[0] : 0;
+        lo = m < lo ? m : lo;
+        hi = m > hi ? m : hi;
+    }
+    double m = nd->n_groups ? nd->group_members[0] : 0;
+    if (hi > lo)
+        weight += q->group_policy == ST_SCHED_GROUP_SOFT_AFFINITY ? (m - lo) / (hi - lo)
+                                                                  : (hi - m) / (hi - lo);
+    return weight;
+}
+
 static void test_property_random_snapshots(void **state)
 {
     (void)state;
@@ -500,6 +726,7 @@ static void test_property_random_snapshots(void **state)
     enum { N = 60 };
     char names[N][8];
     struct st_sched_node nodes[N];
+    uint32_t members[N];
     uint64_t seed = 0x9e3779b97f4a7c15ull;
     size_t placed_total = 0;
     for (int round = 0; round < 200; round++) {
@@ -517,6 +744,10 @@ static void test_property_random_snapshots(void **state)
             nodes[i].cpu_ratio = ratios[rnd(&seed, 4)];
             nodes[i].memory_ratio = ratios[rnd(&seed, 4)];
             nodes[i].disk_ratio = ratios[rnd(&seed, 4)];
+            members[i] = (uint32_t)rnd(&seed, 4);
+            nodes[i].groups = group_g1;
+            nodes[i].n_groups = members[i] ? 1 : 0;
+            nodes[i].group_members = &members[i];
         }
         /* fill the snapshot by placing random requests until a run of
          * requests fits nowhere, checking every answer */
@@ -530,6 +761,11 @@ static void test_property_random_snapshots(void **state)
                 .driver = rnd(&seed, 5) ? "sim" : "container",
                 .availability_zone = rnd(&seed, 3) ? NULL : zones[rnd(&seed, 2)],
             };
+            static const enum st_sched_group_policy soft[] = {ST_SCHED_GROUP_NONE,
+                                                              ST_SCHED_GROUP_SOFT_AFFINITY,
+                                                              ST_SCHED_GROUP_SOFT_ANTI_AFFINITY};
+            req.group_policy = soft[rnd(&seed, 3)];
+            req.group = req.group_policy != ST_SCHED_GROUP_NONE ? "g1" : NULL;
             enum st_sched_weigher w = rnd(&seed, 2) ? ST_SCHED_PACK : ST_SCHED_SPREAD;
             size_t order[N];
             struct st_sched_explain ex;
@@ -554,7 +790,17 @@ static void test_property_random_snapshots(void **state)
                 misses++;
                 continue;
             }
+            /* the first has the highest weight (ties: by name) */
+            double top = oracle_weight(nodes, n, order[0], &req, w);
+            for (size_t j = 1; j < k; j++)
+                if (oracle_weight(nodes, n, order[j], &req, w) > top + 1e-9)
+                    fail_msg("node %s (weight %.6f) ranked below %s (%.6f)", nodes[order[j]].name,
+                             oracle_weight(nodes, n, order[j], &req, w), nodes[order[0]].name, top);
             struct st_sched_node *best = &nodes[order[0]];
+            if (req.group) {
+                members[order[0]]++;
+                best->n_groups = 1;
+            }
             best->used.vcpus += req.res.vcpus;
             best->used.cpu_reservation_mhz += req.res.cpu_reservation_mhz;
             best->used.memory_reservation_mb += req.res.memory_reservation_mb;
@@ -617,6 +863,9 @@ int main(void)
         cmocka_unit_test(test_filter_order),
         cmocka_unit_test(test_group_affinity),
         cmocka_unit_test(test_group_anti_affinity),
+        cmocka_unit_test(test_soft_anti_affinity_spreads_members),
+        cmocka_unit_test(test_soft_affinity_gathers_members),
+        cmocka_unit_test(test_soft_sampled),
         cmocka_unit_test(test_weigher_spread_pack),
         cmocka_unit_test(test_weigher_ties_by_name),
         cmocka_unit_test(test_explain_text),

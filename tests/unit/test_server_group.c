@@ -3,7 +3,9 @@
  * stored document, members filled by server creates with the group hint
  * and dropped when their servers go, the hint checked at server create
  * (400 for an unknown or foreign group), project scoping of list and show,
- * all_projects for admins, limit and offset, delete with members. */
+ * all_projects for admins, limit and offset, delete with members; and the
+ * placement controller applying the soft policies (weighers, not filters)
+ * to servers created with the hint. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -12,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "api/app.h"
@@ -20,15 +23,18 @@
 #include "api/system.h"
 #include "compute/flavor.h"
 #include "compute/model.h"
+#include "compute/node.h"
 #include "compute/quota.h"
 #include "compute/server.h"
 #include "compute/server_group.h"
+#include "ctrl/placement.h"
 #include "daemon/routes.h"
 #include "identity/identity.h"
 #include "image/image.h"
 #include "lib/cleanup.h"
 #include "lib/files.h"
 #include "lib/json.h"
+#include "lib/times.h"
 #include "store/kv.h"
 
 #define PROJECT_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -648,6 +654,110 @@ static void test_nova_api(void **state)
     st_identity_free(identity);
 }
 
+/* ---- soft policies, applied by the placement controller ---- */
+
+/* Registers a node as an agent would: 4 vCPUs, 2 GiB (four m1.small), the
+ * container driver (what the busybox image needs); nothing runs on it. */
+static void node_ok(const char *name)
+{
+    st_autoptr(json_t) body =
+        json_pack("{s:[s], s:{s:i, s:i, s:i, s:i}, s:b}", "drivers", "container", "capacity",
+                  "vcpus", 4, "cpu_mhz", 2500, "memory_mb", 2048, "disk_gb", 100, "simulated", 1);
+    st_autoptr(st_err) err = NULL;
+    if (st_compute_node_put(fx.kv, name, body, NULL, &err) < 0)
+        fail_msg("node %s: %s", name, st_err_msg(err));
+}
+
+/* The server's host once placed (NULL: still none after 10 s); fails on
+ * any state but BUILD, so a soft policy that faulted a server shows. */
+static char *host_of(const char *id)
+{
+    for (int i = 0; i < 1000; i++) {
+        json_t *doc = NULL;
+        assert_int_equal(st_compute_server_get(fx.kv, id, &doc, NULL, NULL), 0);
+        json_t *status = json_object_get(doc, "status");
+        const char *state = sget(status, "state");
+        const char *host = sget(json_object_get(doc, "spec"), "host");
+        char *out = host ? st_strdup(host) : NULL;
+        if (state && strcmp(state, "BUILD") != 0) {
+            st_autofree char *text = st_json_dumps(doc);
+            json_decref(doc);
+            fail_msg("server %s left BUILD without a host: %s", id, text);
+        }
+        json_decref(doc);
+        if (out)
+            return out;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    fail_msg("server %s has no host after 10 s", id);
+    return NULL;
+}
+
+/* Creates n members of a new group with the policy, one at a time (each
+ * placed before the next is created), and writes their hosts. */
+static void place_members(const char *policy, size_t n, char **hosts)
+{
+    st_autofree char *g = group_ok(&who_a, policy, policy);
+    for (size_t i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "%s-%zu", policy, i);
+        st_autofree char *id = server_ok(&who_a, name, g);
+        hosts[i] = host_of(id);
+    }
+}
+
+static void drop_prefix(const char *prefix)
+{
+    st_autoptr(st_kv_list) l = NULL;
+    assert_int_equal(st_kv_list(fx.kv, prefix, NULL, 0, &l, NULL), 0);
+    for (size_t i = 0; i < l->count; i++)
+        assert_int_equal(st_kv_delete(fx.kv, l->entries[i].key, ST_KV_ANY, NULL, NULL), 0);
+}
+
+static void test_soft_policies_placed(void **state)
+{
+    (void)state;
+    node_ok("node-a");
+    node_ok("node-b");
+    node_ok("node-c");
+    struct st_ctrl_placement *p = NULL;
+    st_autoptr(st_err) err = NULL;
+    /* pack: soft-anti-affinity must part what the weigher would stack */
+    struct st_ctrl_placement_config cfg = {.weigher = ST_SCHED_PACK};
+    if (st_ctrl_placement_start(fx.kv, &cfg, &p, &err) < 0)
+        fail_msg("placement: %s", st_err_msg(err));
+
+    char *anti[3];
+    place_members("soft-anti-affinity", 3, anti);
+    assert_string_not_equal(anti[0], anti[1]);
+    assert_string_not_equal(anti[0], anti[2]);
+    assert_string_not_equal(anti[1], anti[2]);
+    for (size_t i = 0; i < 3; i++)
+        free(anti[i]);
+    st_ctrl_placement_stop(p);
+    drop_prefix(ST_COMPUTE_SERVERS_PREFIX); /* empty nodes again */
+    drop_prefix(ST_COMPUTE_ALLOCATIONS_PREFIX);
+
+    /* spread: soft-affinity must gather what the weigher would part; the
+     * fifth member finds the members' node full (4 × 512 MiB) and lands
+     * on another, without a fault */
+    cfg.weigher = ST_SCHED_SPREAD;
+    if (st_ctrl_placement_start(fx.kv, &cfg, &p, &err) < 0)
+        fail_msg("placement: %s", st_err_msg(err));
+    char *aff[5];
+    place_members("soft-affinity", 5, aff);
+    for (size_t i = 1; i < 4; i++)
+        assert_string_equal(aff[i], aff[0]);
+    assert_string_not_equal(aff[4], aff[0]);
+    for (size_t i = 0; i < 5; i++)
+        free(aff[i]);
+    st_ctrl_placement_stop(p);
+
+    drop_prefix(ST_COMPUTE_NODES_PREFIX);
+    drop_prefix(ST_COMPUTE_ALLOCATIONS_PREFIX);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -659,6 +769,7 @@ int main(void)
         cmocka_unit_test_setup(test_quotas, clean),
         cmocka_unit_test_setup(test_list, clean),
         cmocka_unit_test_setup(test_nova_api, clean),
+        cmocka_unit_test_setup(test_soft_policies_placed, clean),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
