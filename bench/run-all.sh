@@ -4,7 +4,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="${1:-build}"
-for b in daemon-footprint api-get api-auth store-put token container-start sched sim-scale; do
+for b in daemon-footprint api-get api-auth store-put token container-start sched sim-scale \
+    quota-usage; do
     echo "=== $b"
     "$here/$b.sh" "$build"
     echo

@@ -69,8 +69,9 @@
  * /compute/consoles/<uuid>  the tail (64 KiB) of a server's console log,
  * pushed by its agent.
  *
- * /compute/quotas/<project_id>, /compute/quota-usage/<project_id>  a
- * project's compute limits and the servers counted against them (quota.h).
+ * /compute/quotas/<project_id>, /compute/quota-usage/<project_id>,
+ * /compute/quota-claims/<project_id>/<server uuid>  a project's compute
+ * limits, its usage counters and one claim per server counted (quota.h).
  *
  * /compute/server_groups/<uuid>  one document per server group (Nova's
  * os-server-groups, compute/server_group.h; read by the placement controller):

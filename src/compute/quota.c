@@ -1,4 +1,5 @@
-/* Compute quotas and the per-project usage document; see quota.h. */
+/* Compute quotas: the limits, and the usage counters and claims that a
+ * create is checked against; see quota.h. */
 #include "quota.h"
 
 #include <errno.h>
@@ -14,8 +15,8 @@
 #include "lib/uuid.h"
 #include "store/kv.h"
 
-/* A usage entry without its server is assumed to be a create in flight for
- * this long before it counts as the leftover of a crash. */
+/* A claim without its server is assumed to be a create in flight for this
+ * long before it counts as the leftover of a crash. */
 #define USAGE_GRACE_MS 30000
 #define CAS_ATTEMPTS   10000
 
@@ -111,7 +112,7 @@ int st_compute_quota_get(struct st_kv *kv, const char *project_id, struct st_com
         return r;
     st_autofree char *key = st_sprintf("%s%s", ST_COMPUTE_QUOTAS_PREFIX, project_id);
     st_autoptr(json_t) doc = NULL;
-    int64_t rev;
+    int64_t rev = ST_KV_ABSENT;
     r = read_doc(kv, key, &doc, &rev, err);
     if (r < 0)
         return r;
@@ -119,21 +120,230 @@ int st_compute_quota_get(struct st_kv *kv, const char *project_id, struct st_com
     return 0;
 }
 
-static void sum_usage(json_t *usage, struct st_compute_quota_usage *u)
+/* ---- usage: counters and claims ---- */
+
+static char *usage_key(const char *project_id)
 {
-    *u = (struct st_compute_quota_usage){0};
-    json_t *servers = json_object_get(usage, "servers");
-    const char *id;
-    json_t *e;
-    json_object_foreach(servers, id, e)
-    {
-        u->instances++;
-        u->cores += json_integer_value(json_object_get(e, "cores"));
-        u->ram += json_integer_value(json_object_get(e, "ram"));
-    }
+    return st_sprintf("%s%s", ST_COMPUTE_USAGE_PREFIX, project_id);
 }
 
-static size_t prune_usage(struct st_kv *kv, json_t *usage);
+static char *claim_key(const char *project_id, const char *server_id)
+{
+    return st_sprintf("%s%s/%s", ST_COMPUTE_CLAIMS_PREFIX, project_id, server_id);
+}
+
+static int64_t get_int(json_t *doc, const char *name)
+{
+    return json_integer_value(json_object_get(doc, name));
+}
+
+static char *dump_counters(const struct st_compute_quota_usage *u)
+{
+    st_autoptr(json_t) doc = json_pack("{s:I, s:I, s:I}", "instances", (json_int_t)u->instances,
+                                       "cores", (json_int_t)u->cores, "ram", (json_int_t)u->ram);
+    return st_json_dumps(doc);
+}
+
+static char *dump_claim(int64_t cores, int64_t ram, int64_t at)
+{
+    st_autoptr(json_t) doc = json_pack("{s:I, s:I, s:I}", "cores", (json_int_t)cores, "ram",
+                                       (json_int_t)ram, "at", (json_int_t)at);
+    return st_json_dumps(doc);
+}
+
+static struct st_kv_op put_op(const char *key, const char *text)
+{
+    return (struct st_kv_op){
+        .type = ST_KV_OP_PUT, .key = key, .value = text, .value_len = strlen(text)};
+}
+
+/* The old format, {"servers": {"<uuid>": {"cores", "ram", "at"}}}, becomes
+ * counters and claim keys: entries move to claims and into the counters in
+ * one transaction (the document's revision compared), so the project's usage
+ * is the same before and after and at every step between. A project of more
+ * servers than one transaction holds takes several, the document keeping the
+ * entries not yet moved beside the counters. Returns -ECANCELED when the
+ * document changed meanwhile (read it again). */
+static int convert_legacy(struct st_kv *kv, const char *project_id, const char *ukey, json_t *doc,
+                          int64_t rev, struct st_err **err)
+{
+    json_t *servers = json_object_get(doc, "servers");
+    struct st_compute_quota_usage u = {get_int(doc, "instances"), get_int(doc, "cores"),
+                                       get_int(doc, "ram")};
+    struct st_kv_op ops[ST_KV_TXN_OPS_MAX];
+    char *texts[ST_KV_TXN_OPS_MAX];
+    size_t n = 0;
+    const char *id;
+    json_t *e, *tmp;
+    json_object_foreach_safe(servers, tmp, id, e)
+    {
+        if (n == ST_KV_TXN_OPS_MAX - 1) /* one op for the counters */
+            break;
+        int64_t cores = get_int(e, "cores"), ram = get_int(e, "ram");
+        u.instances++;
+        u.cores += cores;
+        u.ram += ram;
+        ops[n] = put_op(claim_key(project_id, id), dump_claim(cores, ram, get_int(e, "at")));
+        texts[n] = (char *)ops[n].value;
+        n++;
+        json_object_del(servers, id);
+    }
+    size_t left = json_object_size(servers);
+    st_autoptr(json_t) next = json_pack("{s:I, s:I, s:I}", "instances", (json_int_t)u.instances,
+                                        "cores", (json_int_t)u.cores, "ram", (json_int_t)u.ram);
+    if (left > 0)
+        json_object_set(next, "servers", servers);
+    st_autofree char *text = st_json_dumps(next);
+    ops[n] = put_op(ukey, text);
+    const struct st_kv_cmp cmp = {ukey, rev};
+    int r = st_kv_txn(kv, &cmp, 1, ops, n + 1, NULL, err);
+    for (size_t i = 0; i < n; i++) {
+        free((char *)ops[i].key);
+        free(texts[i]);
+    }
+    if (r < 0)
+        return r;
+    st_log_info("quota_usage_converted", "project=%s servers=%zu left=%zu", project_id, n, left);
+    return 0;
+}
+
+/* The project's counters and the revision of their document (ST_KV_ABSENT:
+ * none yet, all zero), converting a document of the old format first. */
+static int usage_read(struct st_kv *kv, const char *project_id, const char *ukey,
+                      struct st_compute_quota_usage *ret, int64_t *ret_rev, struct st_err **err)
+{
+    for (int attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+        st_autoptr(json_t) doc = NULL;
+        int64_t rev = ST_KV_ABSENT;
+        int r = read_doc(kv, ukey, &doc, &rev, err);
+        if (r < 0)
+            return r;
+        if (json_object_get(doc, "servers")) {
+            r = convert_legacy(kv, project_id, ukey, doc, rev, err);
+            if (r == -ECANCELED)
+                st_err_clear(err);
+            else if (r < 0)
+                return st_err_prefix(err, r, "converting the quota usage of project %s",
+                                     project_id);
+            continue;
+        }
+        *ret = (struct st_compute_quota_usage){get_int(doc, "instances"), get_int(doc, "cores"),
+                                               get_int(doc, "ram")};
+        *ret_rev = rev;
+        return 0;
+    }
+    return st_err_set(err, -EAGAIN, "quota usage of project %s is contended; try again",
+                      project_id);
+}
+
+/* A short random pause between CAS attempts, so that many creates in one
+ * project do not retry in lock step. */
+static void backoff(int attempt)
+{
+    if (attempt < 2)
+        return;
+    unsigned char b;
+    st_random_bytes(&b, 1);
+    int cap_us = attempt < 10 ? 200 * attempt : 2000;
+    struct timespec ts = {0, (long)(b % (cap_us + 1)) * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static int64_t sub_floor0(int64_t a, int64_t b)
+{
+    return a > b ? a - b : 0;
+}
+
+/* Removes server_id's claim and takes it off the counters, in one
+ * transaction that compares both. The counters never go below zero: they
+ * cannot legitimately, and a hand-edited store should not make them. */
+static int release_claim(struct st_kv *kv, const char *project_id, const char *server_id,
+                         struct st_err **err)
+{
+    st_autofree char *ukey = usage_key(project_id);
+    st_autofree char *ckey = claim_key(project_id, server_id);
+    for (int attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+        backoff(attempt);
+        struct st_compute_quota_usage u;
+        int64_t urev = ST_KV_ABSENT;
+        int r = usage_read(kv, project_id, ukey, &u, &urev, err);
+        if (r < 0)
+            return r;
+        st_autoptr(json_t) claim = NULL;
+        int64_t crev = ST_KV_ABSENT;
+        if ((r = read_doc(kv, ckey, &claim, &crev, err)) < 0)
+            return r;
+        if (!claim)
+            return 0;
+        u.instances = sub_floor0(u.instances, 1);
+        u.cores = sub_floor0(u.cores, get_int(claim, "cores"));
+        u.ram = sub_floor0(u.ram, get_int(claim, "ram"));
+        st_autofree char *text = dump_counters(&u);
+        const struct st_kv_cmp cmps[] = {{ukey, urev}, {ckey, crev}};
+        const struct st_kv_op ops[] = {put_op(ukey, text), {.type = ST_KV_OP_DELETE, .key = ckey}};
+        r = st_kv_txn(kv, cmps, ST_ARRAY_SIZE(cmps), ops, ST_ARRAY_SIZE(ops), NULL, err);
+        if (r == -ECANCELED) {
+            st_err_clear(err);
+            continue;
+        }
+        return r;
+    }
+    return st_err_set(err, -EAGAIN, "quota usage of project %s is contended; try again",
+                      project_id);
+}
+
+/* Whether a claim is no one's: its server is marked deleted (the release
+ * that follows the mark was lost), or it has no server and is older than the
+ * grace period (younger ones are creates in flight). */
+static bool claim_stale(struct st_kv *kv, const char *server_id, json_t *claim, int64_t now)
+{
+    st_autofree char *key = st_sprintf("%s%s", ST_COMPUTE_SERVERS_PREFIX, server_id);
+    st_autoptr(st_kv_entry) se = NULL;
+    st_autoptr(st_err) gerr = NULL;
+    int r = st_kv_get(kv, key, &se, &gerr);
+    if (r == -ENOENT)
+        return now - get_int(claim, "at") > USAGE_GRACE_MS;
+    if (r < 0)
+        return false;
+    st_autoptr(json_t) doc = json_loadb(se->value, se->value_len, 0, NULL);
+    return json_is_true(json_object_get(json_object_get(doc, "spec"), "deleted"));
+}
+
+/* Releases the project's stale claims (the leftovers of a crash between a
+ * claim and its server's write, or between a server's removal and its
+ * release). Reads every claim and its server, so it runs only where it
+ * matters: when a create would be refused, and when usage is shown. Returns
+ * how many were released. */
+static int prune_claims(struct st_kv *kv, const char *project_id, size_t *ret_released,
+                        struct st_err **err)
+{
+    st_autofree char *prefix = st_sprintf("%s%s/", ST_COMPUTE_CLAIMS_PREFIX, project_id);
+    size_t plen = strlen(prefix);
+    int64_t now = st_time_now_ms();
+    *ret_released = 0;
+    st_autofree char *after = NULL;
+    for (;;) {
+        st_autoptr(st_kv_list) l = NULL;
+        int r = st_kv_list(kv, prefix, after, 1000, &l, err);
+        if (r < 0)
+            return r;
+        for (size_t i = 0; i < l->count; i++) {
+            const char *id = l->entries[i].key + plen;
+            st_autoptr(json_t) claim =
+                json_loadb(l->entries[i].value, l->entries[i].value_len, 0, NULL);
+            if (!claim_stale(kv, id, claim, now))
+                continue;
+            if ((r = release_claim(kv, project_id, id, err)) < 0)
+                return st_err_prefix(err, r, "releasing the stale quota claim of server %s", id);
+            st_log_info("quota_usage_pruned", "project=%s server=%s", project_id, id);
+            (*ret_released)++;
+        }
+        if (!l->more)
+            return 0;
+        free(after);
+        after = st_strdup(l->entries[l->count - 1].key);
+    }
+}
 
 int st_compute_quota_usage(struct st_kv *kv, const char *project_id,
                            struct st_compute_quota_usage *ret, struct st_err **err)
@@ -141,32 +351,21 @@ int st_compute_quota_usage(struct st_kv *kv, const char *project_id,
     int r = check_project(project_id, err);
     if (r < 0)
         return r;
-    st_autofree char *key = st_sprintf("%s%s", ST_COMPUTE_USAGE_PREFIX, project_id);
-    for (int attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-        st_autoptr(json_t) doc = NULL;
-        int64_t rev;
-        r = read_doc(kv, key, &doc, &rev, err);
-        if (r < 0)
-            return r;
-        /* A crash between a reservation and its server's write (or between
-         * a server's removal and its release) leaves an entry that is no
-         * one's: not counted here either, or the usage shown stays wrong
-         * until a create happens to hit a limit. Dropped for good, so the
-         * pruning (and its log line) happens once. */
-        if (doc && prune_usage(kv, doc) > 0) {
-            r = write_doc(kv, key, doc, rev, err);
-            if (r == -ECANCELED) {
-                st_err_clear(err);
-                continue;
-            }
-            if (r < 0)
-                return r;
-        }
-        sum_usage(doc, ret);
+    st_autofree char *ukey = usage_key(project_id);
+    int64_t rev = ST_KV_ABSENT;
+    if ((r = usage_read(kv, project_id, ukey, ret, &rev, err)) < 0)
+        return r;
+    /* A crash's leftover is not counted here either, or the usage shown
+     * stays wrong until a create happens to hit a limit; released for good,
+     * so this (and its log line) happens once. */
+    if (ret->instances == 0 && ret->cores == 0 && ret->ram == 0)
         return 0;
-    }
-    return st_err_set(err, -EAGAIN, "quota usage of project %s is contended; try again",
-                      project_id);
+    size_t released;
+    if ((r = prune_claims(kv, project_id, &released, err)) < 0)
+        return r;
+    if (released > 0)
+        r = usage_read(kv, project_id, ukey, ret, &rev, err);
+    return r;
 }
 
 static int parse_limit(const char *key, json_t *v, int64_t *ret, struct st_err **err)
@@ -251,7 +450,7 @@ int st_compute_quota_set(struct st_kv *kv, const char *project_id, json_t *chang
     st_autofree char *key = st_sprintf("%s%s", ST_COMPUTE_QUOTAS_PREFIX, project_id);
     for (int attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
         st_autoptr(json_t) doc = NULL;
-        int64_t rev;
+        int64_t rev = ST_KV_ABSENT;
         r = read_doc(kv, key, &doc, &rev, err);
         if (r < 0)
             return r;
@@ -288,38 +487,6 @@ int st_compute_quota_reset(struct st_kv *kv, const char *project_id, struct st_e
     return r;
 }
 
-/* Drops entries whose server document is gone (older than the grace
- * period: younger ones are creates in flight) or marked deleted. Returns
- * how many were dropped. */
-static size_t prune_usage(struct st_kv *kv, json_t *usage)
-{
-    json_t *servers = json_object_get(usage, "servers");
-    int64_t now = st_time_now_ms();
-    size_t dropped = 0;
-    const char *id;
-    json_t *e, *tmp;
-    json_object_foreach_safe(servers, tmp, id, e)
-    {
-        st_autofree char *key = st_sprintf("%s%s", ST_COMPUTE_SERVERS_PREFIX, id);
-        st_autoptr(st_kv_entry) se = NULL;
-        st_autoptr(st_err) gerr = NULL;
-        int r = st_kv_get(kv, key, &se, &gerr);
-        bool stale = false;
-        if (r == -ENOENT) {
-            stale = now - json_integer_value(json_object_get(e, "at")) > USAGE_GRACE_MS;
-        } else if (r == 0) {
-            st_autoptr(json_t) doc = json_loadb(se->value, se->value_len, 0, NULL);
-            stale = json_is_true(json_object_get(json_object_get(doc, "spec"), "deleted"));
-        }
-        if (stale) {
-            st_log_info("quota_usage_pruned", "server=%s", id);
-            json_object_del(servers, id);
-            dropped++;
-        }
-    }
-    return dropped;
-}
-
 /* The first limit the request would exceed, with Nova's message. */
 static int check_limits(const struct st_compute_quota *q, const struct st_compute_quota_usage *u,
                         int64_t cores, int64_t ram, struct st_err **err)
@@ -344,17 +511,10 @@ static int check_limits(const struct st_compute_quota *q, const struct st_comput
     return 0;
 }
 
-/* A short random pause between CAS attempts, so that many creates in one
- * project do not retry in lock step. */
-static void backoff(int attempt)
+static bool claim_exists(struct st_kv *kv, const char *ckey)
 {
-    if (attempt < 2)
-        return;
-    unsigned char b;
-    st_random_bytes(&b, 1);
-    int cap_us = attempt < 10 ? 200 * attempt : 2000;
-    struct timespec ts = {0, (long)(b % (cap_us + 1)) * 1000};
-    nanosleep(&ts, NULL);
+    st_autoptr(st_kv_entry) e = NULL;
+    return st_kv_get(kv, ckey, &e, NULL) == 0;
 }
 
 int st_compute_quota_reserve(struct st_kv *kv, const char *project_id, const char *server_id,
@@ -364,42 +524,42 @@ int st_compute_quota_reserve(struct st_kv *kv, const char *project_id, const cha
     int r = st_compute_quota_get(kv, project_id, &q, err);
     if (r < 0)
         return r;
-    st_autofree char *key = st_sprintf("%s%s", ST_COMPUTE_USAGE_PREFIX, project_id);
+    if (!server_id || !server_id[0] || strchr(server_id, '/'))
+        return st_err_set(err, -EINVAL, "Invalid server id '%s'.", server_id ? server_id : "");
+    st_autofree char *ukey = usage_key(project_id);
+    st_autofree char *ckey = claim_key(project_id, server_id);
+    st_autofree char *claim = dump_claim(cores, ram_mb, st_time_now_ms());
+    bool pruned = false;
     for (int attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
         backoff(attempt);
-        st_autoptr(json_t) doc = NULL;
-        int64_t rev;
-        r = read_doc(kv, key, &doc, &rev, err);
-        if (r < 0)
-            return r;
-        if (!doc)
-            doc = json_object();
-        json_t *servers = json_object_get(doc, "servers");
-        if (!json_is_object(servers)) {
-            servers = json_object();
-            json_object_set_new(doc, "servers", servers);
-        }
-        if (json_object_get(servers, server_id))
-            return 0;
         struct st_compute_quota_usage u;
-        sum_usage(doc, &u);
+        int64_t urev = ST_KV_ABSENT;
+        if ((r = usage_read(kv, project_id, ukey, &u, &urev, err)) < 0)
+            return r;
         st_autoptr(st_err) over = NULL;
         if (check_limits(&q, &u, cores, ram_mb, &over) < 0) {
-            if (prune_usage(kv, doc) == 0) {
-                st_err_set(err, over->code, "%s", over->msg);
-                return over->code;
-            }
-            sum_usage(doc, &u);
-            r = check_limits(&q, &u, cores, ram_mb, err);
-            if (r < 0)
+            if (claim_exists(kv, ckey)) /* counted already */
+                return 0;
+            size_t released = 0;
+            if (!pruned && (r = prune_claims(kv, project_id, &released, err)) < 0)
                 return r;
+            pruned = true;
+            if (released > 0)
+                continue;
+            st_err_set(err, over->code, "%s", over->msg);
+            return over->code;
         }
-        json_object_set_new(servers, server_id,
-                            json_pack("{s:I, s:I, s:I}", "cores", (json_int_t)cores, "ram",
-                                      (json_int_t)ram_mb, "at", (json_int_t)st_time_now_ms()));
-        r = write_doc(kv, key, doc, rev, err);
+        u.instances += 1;
+        u.cores += cores;
+        u.ram += ram_mb;
+        st_autofree char *counters = dump_counters(&u);
+        const struct st_kv_cmp cmps[] = {{ukey, urev}, {ckey, ST_KV_ABSENT}};
+        const struct st_kv_op ops[] = {put_op(ukey, counters), put_op(ckey, claim)};
+        r = st_kv_txn(kv, cmps, ST_ARRAY_SIZE(cmps), ops, ST_ARRAY_SIZE(ops), NULL, err);
         if (r == -ECANCELED) {
             st_err_clear(err);
+            if (claim_exists(kv, ckey))
+                return 0;
             continue;
         }
         return r;
@@ -414,25 +574,7 @@ int st_compute_quota_release(struct st_kv *kv, const char *project_id, const cha
     int r = check_project(project_id, err);
     if (r < 0)
         return r;
-    st_autofree char *key = st_sprintf("%s%s", ST_COMPUTE_USAGE_PREFIX, project_id);
-    for (int attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-        backoff(attempt);
-        st_autoptr(json_t) doc = NULL;
-        int64_t rev;
-        r = read_doc(kv, key, &doc, &rev, err);
-        if (r < 0)
-            return r;
-        json_t *servers = doc ? json_object_get(doc, "servers") : NULL;
-        if (!servers || !json_object_get(servers, server_id))
-            return 0;
-        json_object_del(servers, server_id);
-        r = write_doc(kv, key, doc, rev, err);
-        if (r == -ECANCELED) {
-            st_err_clear(err);
-            continue;
-        }
-        return r;
-    }
-    return st_err_set(err, -EAGAIN, "quota usage of project %s is contended; try again",
-                      project_id);
+    if (!server_id || !server_id[0] || strchr(server_id, '/'))
+        return st_err_set(err, -EINVAL, "Invalid server id '%s'.", server_id ? server_id : "");
+    return release_claim(kv, project_id, server_id, err);
 }

@@ -6,20 +6,29 @@
  *
  * /compute/quotas/<project_id>       the limits an admin set (absent keys
  *                                    and an absent document mean defaults)
- * /compute/quota-usage/<project_id>  {"servers": {"<uuid>": {"cores", "ram", "at"}}}
+ * /compute/quota-usage/<project_id>  {"instances": n, "cores": n, "ram": n}
+ * /compute/quota-claims/<project_id>/<server_id>  {"cores", "ram", "at"}
  *
- * Why a usage document: the store has compare-and-swap on one key but no
- * multi-key transaction, so "count the project's servers, then write a new
- * one" lets two concurrent creates both see 9 of 10 and both succeed. Every
- * create instead adds its server to the project's usage document with a
- * compare-and-swap on that document's revision: of two concurrent creates
- * one CAS fails, re-reads (now seeing the other's entry) and re-checks, so
- * the limit is never overshot. The server document is written after its
- * usage entry; a crash between the two leaves an entry without a server,
- * which is dropped when it matters (a create that would exceed the limit
- * checks entries older than a grace period against the servers, so a
- * phantom never blocks anyone for long, and the common path stays one read
- * and one write). Deleting a server releases its entry. */
+ * Why counters and claims: "count the project's servers, then write a new
+ * one" lets two concurrent creates both see 9 of 10 and both succeed. A
+ * create instead claims its share in one store transaction (st_kv_txn) that
+ * compares the usage document's revision and the claim's absence, and
+ * writes both the counters + 1 and the claim: of two concurrent creates one
+ * transaction fails, re-reads (now seeing the other's counters) and
+ * re-checks, so the limit is never overshot. Release is the mirror
+ * transaction (counters - 1, claim deleted, both revisions compared). Each
+ * costs a constant number of bytes whatever the project's size; a single
+ * document listing every server (the format before, converted in place the
+ * first time it is touched) cost O(n) per create and O(n^2) in the store's
+ * history. The counters are always the sum of the claims.
+ *
+ * The server document is written after its claim; a crash between the two
+ * leaves a claim without a server, which is released when it matters: a
+ * create that would exceed the limit (and a read of the usage) lists the
+ * project's claims and releases those whose server is marked deleted or
+ * absent for longer than a grace period (younger ones are creates in
+ * flight), so a phantom never blocks anyone for long, and the common path
+ * stays one read and one transaction. Deleting a server releases its claim. */
 #pragma once
 
 #include <jansson.h>
@@ -32,6 +41,7 @@ struct st_kv;
 
 #define ST_COMPUTE_QUOTAS_PREFIX "/compute/quotas/"
 #define ST_COMPUTE_USAGE_PREFIX  "/compute/quota-usage/"
+#define ST_COMPUTE_CLAIMS_PREFIX "/compute/quota-claims/"
 
 /* Nova's quota keys in the order Nova shows them, with defaults. */
 enum st_compute_quota_key {
@@ -72,16 +82,18 @@ int st_compute_quota_set(struct st_kv *kv, const char *project_id, json_t *chang
 /* Back to the defaults (removes what was set). */
 int st_compute_quota_reset(struct st_kv *kv, const char *project_id, struct st_err **err);
 
-/* What the project's non-deleted servers use. */
+/* What the project's non-deleted servers use: the counters, after releasing
+ * the claims left by a crash (reads every claim when any is counted). */
 int st_compute_quota_usage(struct st_kv *kv, const char *project_id,
                            struct st_compute_quota_usage *ret, struct st_err **err);
 
-/* Adds server_id (cores, ram) to the project's usage if the limits allow,
- * else -EDQUOT with Nova's message ("Quota exceeded for instances: Requested
- * 1, but already used 10 of 10 instances"). Idempotent per server_id. */
+/* Claims server_id's share (one instance, cores, ram) of the project's
+ * limits if they allow, else -EDQUOT with Nova's message ("Quota exceeded
+ * for instances: Requested 1, but already used 10 of 10 instances").
+ * Idempotent per server_id. */
 int st_compute_quota_reserve(struct st_kv *kv, const char *project_id, const char *server_id,
                              int64_t cores, int64_t ram_mb, struct st_err **err);
 
-/* Removes server_id from the project's usage (absent is fine). */
+/* Releases server_id's claim from the project's usage (absent is fine). */
 int st_compute_quota_release(struct st_kv *kv, const char *project_id, const char *server_id,
                              struct st_err **err);

@@ -25,6 +25,10 @@ struct st_kv_backend {
                int64_t expect_mod_rev, int64_t *ret_rev, struct st_err **err);
     int (*delete)(void *impl, const char *key, int64_t expect_mod_rev, int64_t *ret_rev,
                   struct st_err **err);
+    /* Arguments checked as kv.h says: counts within ST_KV_TXN_OPS_MAX, keys
+     * valid and distinct among ops, a put's value may be NULL when empty. */
+    int (*txn)(void *impl, const struct st_kv_cmp *cmps, size_t n_cmps, const struct st_kv_op *ops,
+               size_t n_ops, int64_t *ret_rev, struct st_err **err);
     /* prefix is never NULL ("" = every key); limit 0 = no limit. */
     int (*list)(void *impl, const char *prefix, const char *start_after, size_t limit,
                 struct st_kv_list **ret, struct st_err **err);

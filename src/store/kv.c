@@ -190,6 +190,65 @@ int st_kv_delete(struct st_kv *kv, const char *key, int64_t expect_mod_rev, int6
     return kv->backend->delete (kv->impl, key, expect_mod_rev, ret_rev, err);
 }
 
+/* Every argument of a transaction, before anything reaches the backend. */
+static int check_txn(const struct st_kv_cmp *cmps, size_t n_cmps, const struct st_kv_op *ops,
+                     size_t n_ops, struct st_err **err)
+{
+    if (n_cmps > ST_KV_TXN_OPS_MAX || n_ops > ST_KV_TXN_OPS_MAX)
+        return st_err_set(err, -EINVAL,
+                          "transaction of %zu compares and %zu operations: more than %d of one",
+                          n_cmps, n_ops, ST_KV_TXN_OPS_MAX);
+    if ((n_cmps && !cmps) || (n_ops && !ops))
+        return st_err_set(err, -EINVAL, "transaction: compares or operations are missing");
+    int r;
+    for (size_t i = 0; i < n_cmps; i++) {
+        if ((r = check_key(cmps[i].key, err)) < 0 ||
+            (r = check_condition(cmps[i].key, cmps[i].expect_mod_rev, err)) < 0)
+            return st_err_prefix(err, r, "transaction compare %zu", i);
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < n_ops; i++) {
+        const struct st_kv_op *op = &ops[i];
+        if ((r = check_key(op->key, err)) < 0)
+            return st_err_prefix(err, r, "transaction operation %zu", i);
+        if (op->type == ST_KV_OP_PUT) {
+            if (!op->value && op->value_len > 0)
+                return st_err_set(err, -EINVAL,
+                                  "transaction operation %zu: key " ST_KV_KEY_FMT
+                                  ": value is missing",
+                                  i, ST_KV_KEY_ARG(op->key));
+            if (op->value_len > ST_KV_VALUE_MAX - total)
+                return st_err_set(err, -EFBIG,
+                                  "transaction operation %zu: key " ST_KV_KEY_FMT
+                                  ": values of more than %d bytes in one transaction",
+                                  i, ST_KV_KEY_ARG(op->key), ST_KV_VALUE_MAX);
+            total += op->value_len;
+        } else if (op->type != ST_KV_OP_DELETE) {
+            return st_err_set(err, -EINVAL, "transaction operation %zu: unknown type %d", i,
+                              (int)op->type);
+        }
+        /* as etcd: one key, one write per revision (at most 128^2/2 compares) */
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(ops[j].key, op->key) == 0)
+                return st_err_set(err, -EINVAL,
+                                  "transaction operations %zu and %zu: key " ST_KV_KEY_FMT
+                                  " written twice",
+                                  j, i, ST_KV_KEY_ARG(op->key));
+    }
+    return 0;
+}
+
+int st_kv_txn(struct st_kv *kv, const struct st_kv_cmp *cmps, size_t n_cmps,
+              const struct st_kv_op *ops, size_t n_ops, int64_t *ret_rev, struct st_err **err)
+{
+    int r = check_txn(cmps, n_cmps, ops, n_ops, err);
+    if (r < 0)
+        return r;
+    if (!kv->backend->txn)
+        return NOT_SUPPORTED(kv, "transactions");
+    return kv->backend->txn(kv->impl, cmps, n_cmps, ops, n_ops, ret_rev, err);
+}
+
 int st_kv_list(struct st_kv *kv, const char *prefix, const char *start_after, size_t limit,
                struct st_kv_list **ret, struct st_err **err)
 {

@@ -1,15 +1,19 @@
 /* The SQLite store backend: one database file in WAL mode with
  * synchronous=FULL, so a write is durable (kill -9, power loss) once its
- * COMMIT returns. Keys live in `kv`; every write also appends to `events`,
- * whose rowid is the revision, which is what watchers read; `meta` remembers
- * up to which revision history has been compacted. The current revision is
- * max(last event, compaction mark), so no counter row is rewritten per write.
+ * COMMIT returns. Keys live in `kv`; every write also appends to `events`
+ * (what watchers read) one row per key written, tagged with its revision: a
+ * transaction's rows share one; `meta` remembers up to which revision
+ * history has been compacted. The current revision is max(last event,
+ * compaction mark), so no counter row is rewritten per write.
  *
  * Writes: one connection, owned by whichever writer thread is the "leader".
  * Writers queue their operation; the leader takes everything queued and
  * applies it in one transaction (group commit), so concurrent writers share
  * one fsync while each still returns only after its own write is durable.
  * A lone writer pays BEGIN IMMEDIATE, one state read, two inserts, COMMIT.
+ * A transaction (st_kv_txn) is one queued operation like a put: its
+ * compares and writes run inside the same SQLite transaction, so it is
+ * atomic, durable and all or nothing after a crash for free.
  *
  * Reads: a small pool of read-only connections; WAL lets them run alongside
  * the writer, and a read transaction gives list and watch one snapshot (the
@@ -64,6 +68,22 @@ static const char *const migrations[] = {
     "    compacted_rev INTEGER NOT NULL\n"
     ");\n"
     "INSERT INTO meta (id, compacted_rev) VALUES (1, 0);\n",
+    /* 2: several events per revision (transactions): the events' own order
+     * (seq) becomes the rowid, the revision an indexed column */
+    "CREATE TABLE events_v2 (\n"
+    "    seq INTEGER PRIMARY KEY,\n"
+    "    rev INTEGER NOT NULL,\n"
+    "    type INTEGER NOT NULL,\n"
+    "    key TEXT NOT NULL,\n"
+    "    value BLOB,\n"
+    "    create_rev INTEGER NOT NULL,\n"
+    "    version INTEGER NOT NULL\n"
+    ");\n"
+    "INSERT INTO events_v2 (seq, rev, type, key, value, create_rev, version)\n"
+    "    SELECT rev, rev, type, key, value, create_rev, version FROM events ORDER BY rev;\n"
+    "DROP TABLE events;\n"
+    "ALTER TABLE events_v2 RENAME TO events;\n"
+    "CREATE INDEX events_rev ON events (rev);\n",
 };
 
 /* Keys are TEXT with the default BINARY collation: compared with memcmp, so
@@ -97,6 +117,8 @@ static const char *const write_sql[W_COUNT] = {
               " SET value = excluded.value, mod_rev = excluded.mod_rev,"
               " version = excluded.version",
     [W_DELETE] = "DELETE FROM kv WHERE key = ?1",
+    /* seq: one more than the last row's (SQLite's rowid), so a revision's
+     * events keep the order of its operations */
     [W_EVENT] = "INSERT INTO events (rev, type, key, value, create_rev, version)"
                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [W_COMPACT_EVENTS] = "DELETE FROM events WHERE rev <= ?1",
@@ -125,7 +147,7 @@ static const char *const read_sql[R_COUNT] = {
     [R_LIST_AFTER] = "SELECT key, value, create_rev, mod_rev, version FROM kv"
                      " WHERE key > ?1 AND key < ?2 ORDER BY key LIMIT ?3",
     [R_EVENTS] = "SELECT rev, type, key, value, create_rev, version FROM events"
-                 " WHERE rev > ?1 AND key >= ?2 AND key < ?3 ORDER BY rev",
+                 " WHERE rev > ?1 AND key >= ?2 AND key < ?3 ORDER BY rev, seq",
 };
 
 struct reader {
@@ -138,6 +160,7 @@ enum op_kind {
     OP_PUT,
     OP_DELETE,
     OP_COMPACT,
+    OP_TXN,
 };
 
 /* One queued write. Lives on the submitting thread's stack; the leader fills
@@ -148,7 +171,11 @@ struct write_op {
     size_t key_len;
     const void *value;
     size_t value_len;
-    int64_t expect; /* the condition; for OP_COMPACT the revision */
+    int64_t expect;               /* the condition; for OP_COMPACT the revision */
+    const struct st_kv_cmp *cmps; /* OP_TXN */
+    size_t n_cmps;
+    const struct st_kv_op *ops;
+    size_t n_ops;
     int r;
     int64_t rev;
     struct st_err *err;
@@ -557,12 +584,13 @@ struct key_state {
     int64_t create_rev, mod_rev, version;
 };
 
-static int read_state(struct st_kv_sqlite *s, const struct write_op *op, struct key_state *ks,
+/* The store's revision and, with a key, that key's state. */
+static int read_state(struct st_kv_sqlite *s, const char *key, size_t key_len, struct key_state *ks,
                       struct st_err **err)
 {
     sqlite3_stmt *st = s->wstmt[W_STATE];
-    if (op->key)
-        bind_key(st, 1, op->key, op->key_len);
+    if (key)
+        bind_key(st, 1, key, key_len);
     else
         sqlite3_bind_null(st, 1);
     int rc = sqlite3_step(st);
@@ -584,39 +612,40 @@ static int read_state(struct st_kv_sqlite *s, const struct write_op *op, struct 
     return r;
 }
 
-/* The compare-and-swap. Fills op->r/err and returns false when the
- * condition fails (nothing is written). */
+/* The compare-and-swap of key against expect: 0, or -ECANCELED with the
+ * reason in *err. */
+static int compare(const char *key, int64_t expect, const struct key_state *ks, struct st_err **err)
+{
+    if (expect == ST_KV_ANY)
+        return 0;
+    if (expect == ST_KV_ABSENT) {
+        if (!ks->exists)
+            return 0;
+        return st_err_set(err, -ECANCELED, "key " ST_KV_KEY_FMT " already exists (mod_rev %lld)",
+                          ST_KV_KEY_ARG(key), (long long)ks->mod_rev);
+    }
+    if (!ks->exists)
+        return st_err_set(err, -ECANCELED,
+                          "key " ST_KV_KEY_FMT " no longer exists (expected mod_rev %lld)",
+                          ST_KV_KEY_ARG(key), (long long)expect);
+    if (ks->mod_rev != expect)
+        return st_err_set(err, -ECANCELED,
+                          "key " ST_KV_KEY_FMT " was modified: mod_rev is %lld, expected %lld",
+                          ST_KV_KEY_ARG(key), (long long)ks->mod_rev, (long long)expect);
+    return 0;
+}
+
+/* A put or delete's condition. Fills op->r/err and returns false when it
+ * fails (nothing is written). */
 static bool condition_holds(struct write_op *op, const struct key_state *ks)
 {
-    const char *key = op->key;
     if (op->kind == OP_DELETE && !ks->exists) {
-        op->r =
-            st_err_set(&op->err, -ENOENT, "key " ST_KV_KEY_FMT " not found", ST_KV_KEY_ARG(key));
+        op->r = st_err_set(&op->err, -ENOENT, "key " ST_KV_KEY_FMT " not found",
+                           ST_KV_KEY_ARG(op->key));
         return false;
     }
-    if (op->expect == ST_KV_ANY)
-        return true;
-    if (op->expect == ST_KV_ABSENT) {
-        if (!ks->exists)
-            return true;
-        op->r =
-            st_err_set(&op->err, -ECANCELED, "key " ST_KV_KEY_FMT " already exists (mod_rev %lld)",
-                       ST_KV_KEY_ARG(key), (long long)ks->mod_rev);
-        return false;
-    }
-    if (!ks->exists) {
-        op->r = st_err_set(&op->err, -ECANCELED,
-                           "key " ST_KV_KEY_FMT " no longer exists (expected mod_rev %lld)",
-                           ST_KV_KEY_ARG(key), (long long)op->expect);
-        return false;
-    }
-    if (ks->mod_rev != op->expect) {
-        op->r = st_err_set(&op->err, -ECANCELED,
-                           "key " ST_KV_KEY_FMT " was modified: mod_rev is %lld, expected %lld",
-                           ST_KV_KEY_ARG(key), (long long)ks->mod_rev, (long long)op->expect);
-        return false;
-    }
-    return true;
+    op->r = compare(op->key, op->expect, ks, &op->err);
+    return op->r == 0;
 }
 
 static int compact_to(struct st_kv_sqlite *s, int64_t rev, struct st_err **err)
@@ -631,6 +660,99 @@ static int compact_to(struct st_kv_sqlite *s, int64_t rev, struct st_err **err)
     return step_done(s->wdb, st, "recording the compaction", err);
 }
 
+/* Writes (put: value != NULL) or deletes one key at revision rev, and its
+ * event; ks is the key's state before. */
+static int write_key(struct st_kv_sqlite *s, const char *key, size_t key_len, const void *value,
+                     size_t value_len, const struct key_state *ks, int64_t rev, struct st_err **err)
+{
+    int64_t create_rev = ks->exists ? ks->create_rev : rev;
+    int64_t version = ks->exists ? ks->version + 1 : 1;
+    sqlite3_stmt *st;
+    int r;
+    if (value) {
+        st = s->wstmt[W_PUT];
+        bind_key(st, 1, key, key_len);
+        sqlite3_bind_blob64(st, 2, value, value_len, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, create_rev);
+        sqlite3_bind_int64(st, 4, rev);
+        sqlite3_bind_int64(st, 5, version);
+        r = step_done(s->wdb, st, "writing the key", err);
+    } else {
+        st = s->wstmt[W_DELETE];
+        bind_key(st, 1, key, key_len);
+        r = step_done(s->wdb, st, "deleting the key", err);
+    }
+    if (r < 0)
+        return r;
+
+    st = s->wstmt[W_EVENT];
+    sqlite3_bind_int64(st, 1, rev);
+    bind_key(st, 3, key, key_len);
+    if (value) {
+        sqlite3_bind_int(st, 2, EV_PUT);
+        sqlite3_bind_blob64(st, 4, value, value_len, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, create_rev);
+        sqlite3_bind_int64(st, 6, version);
+    } else {
+        sqlite3_bind_int(st, 2, EV_DELETE);
+        sqlite3_bind_null(st, 4);
+        sqlite3_bind_int64(st, 5, 0);
+        sqlite3_bind_int64(st, 6, 0);
+    }
+    return step_done(s->wdb, st, "recording the event", err);
+}
+
+/* Automatic compaction, in the same transaction (no extra fsync), once
+ * every compact_every revisions beyond the history to keep. */
+static int compact_auto(struct st_kv_sqlite *s, int64_t rev, int64_t compacted, struct st_err **err)
+{
+    if (rev - compacted > s->history + s->compact_every)
+        return compact_to(s, rev - s->history, err);
+    return 0;
+}
+
+/* A transaction: every compare first, then the writes at one revision (a
+ * delete of an absent key writes nothing). Refused as a whole (op->r) when
+ * a compare fails. */
+static int apply_txn(struct st_kv_sqlite *s, struct write_op *op, const struct key_state *store,
+                     struct st_err **err)
+{
+    struct key_state ks;
+    int r;
+    for (size_t i = 0; i < op->n_cmps; i++) {
+        const char *key = op->cmps[i].key;
+        if ((r = read_state(s, key, strlen(key), &ks, err)) < 0)
+            return r;
+        op->r = compare(key, op->cmps[i].expect_mod_rev, &ks, &op->err);
+        if (op->r < 0) {
+            op->r = st_err_prefix(&op->err, op->r, "transaction compare %zu failed", i);
+            return 0;
+        }
+    }
+    int64_t rev = store->rev + 1;
+    bool wrote = false;
+    for (size_t i = 0; i < op->n_ops; i++) {
+        const struct st_kv_op *o = &op->ops[i];
+        size_t key_len = strlen(o->key);
+        if ((r = read_state(s, o->key, key_len, &ks, err)) < 0)
+            return r;
+        if (o->type == ST_KV_OP_DELETE && !ks.exists)
+            continue;
+        const void *value = o->type == ST_KV_OP_PUT ? (o->value ? o->value : "") : NULL;
+        if ((r = write_key(s, o->key, key_len, value, o->value_len, &ks, rev, err)) < 0)
+            return r;
+        wrote = true;
+    }
+    if (!wrote) {
+        op->rev = store->rev;
+        return 0;
+    }
+    if ((r = compact_auto(s, rev, store->compacted, err)) < 0)
+        return r;
+    op->rev = rev;
+    return 0;
+}
+
 /* Applies one operation inside the leader's transaction. Returns < 0 only
  * for a database failure (the transaction must be abandoned); an operation
  * that is refused (condition, bad revision) gets its op->r and writes
@@ -639,7 +761,7 @@ static int apply(struct st_kv_sqlite *s, struct write_op *op, struct st_err **er
 {
     struct key_state ks = {0};
     op->r = 0;
-    int r = read_state(s, op, &ks, err);
+    int r = read_state(s, op->key, op->key_len, &ks, err);
     if (r < 0)
         return r;
 
@@ -655,52 +777,18 @@ static int apply(struct st_kv_sqlite *s, struct write_op *op, struct st_err **er
             return 0;
         return compact_to(s, op->expect, err);
     }
+    if (op->kind == OP_TXN)
+        return apply_txn(s, op, &ks, err);
 
     if (!condition_holds(op, &ks))
         return 0;
     int64_t rev = ks.rev + 1;
-    sqlite3_stmt *st;
-    if (op->kind == OP_PUT) {
-        st = s->wstmt[W_PUT];
-        bind_key(st, 1, op->key, op->key_len);
-        sqlite3_bind_blob64(st, 2, op->value, op->value_len, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, ks.exists ? ks.create_rev : rev);
-        sqlite3_bind_int64(st, 4, rev);
-        sqlite3_bind_int64(st, 5, ks.exists ? ks.version + 1 : 1);
-        r = step_done(s->wdb, st, "writing the key", err);
-    } else {
-        st = s->wstmt[W_DELETE];
-        bind_key(st, 1, op->key, op->key_len);
-        r = step_done(s->wdb, st, "deleting the key", err);
-    }
+    r = write_key(s, op->key, op->key_len, op->kind == OP_PUT ? op->value : NULL, op->value_len,
+                  &ks, rev, err);
     if (r < 0)
         return r;
-
-    st = s->wstmt[W_EVENT];
-    sqlite3_bind_int64(st, 1, rev);
-    bind_key(st, 3, op->key, op->key_len);
-    if (op->kind == OP_PUT) {
-        sqlite3_bind_int(st, 2, EV_PUT);
-        sqlite3_bind_blob64(st, 4, op->value, op->value_len, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, ks.exists ? ks.create_rev : rev);
-        sqlite3_bind_int64(st, 6, ks.exists ? ks.version + 1 : 1);
-    } else {
-        sqlite3_bind_int(st, 2, EV_DELETE);
-        sqlite3_bind_null(st, 4);
-        sqlite3_bind_int64(st, 5, 0);
-        sqlite3_bind_int64(st, 6, 0);
-    }
-    r = step_done(s->wdb, st, "recording the event", err);
-    if (r < 0)
+    if ((r = compact_auto(s, rev, ks.compacted, err)) < 0)
         return r;
-
-    /* Automatic compaction, in the same transaction (no extra fsync), once
-     * every compact_every writes beyond the history to keep. */
-    if (rev - ks.compacted > s->history + s->compact_every) {
-        r = compact_to(s, rev - s->history, err);
-        if (r < 0)
-            return r;
-    }
     op->rev = rev;
     return 0;
 }
@@ -849,6 +937,25 @@ static int sqlite_delete(void *impl, const char *key, int64_t expect_mod_rev, in
         .key = key,
         .key_len = strlen(key),
         .expect = expect_mod_rev,
+    };
+    int r = submit(impl, &op, err);
+    if (r < 0)
+        return r;
+    if (ret_rev)
+        *ret_rev = op.rev;
+    return 0;
+}
+
+static int sqlite_txn(void *impl, const struct st_kv_cmp *cmps, size_t n_cmps,
+                      const struct st_kv_op *ops, size_t n_ops, int64_t *ret_rev,
+                      struct st_err **err)
+{
+    struct write_op op = {
+        .kind = OP_TXN,
+        .cmps = cmps,
+        .n_cmps = n_cmps,
+        .ops = ops,
+        .n_ops = n_ops,
     };
     int r = submit(impl, &op, err);
     if (r < 0)
@@ -1107,6 +1214,7 @@ const struct st_kv_backend st_kv_sqlite_backend = {
     .get = sqlite_get,
     .put = sqlite_put,
     .delete = sqlite_delete,
+    .txn = sqlite_txn,
     .list = sqlite_list,
     .watch = sqlite_watch,
     .compact = sqlite_compact,

@@ -124,7 +124,8 @@ static int clean(void **state)
     (void)state;
     const char *prefixes[] = {ST_COMPUTE_SERVERS_PREFIX,     ST_COMPUTE_NODES_PREFIX,
                               ST_COMPUTE_ALLOCATIONS_PREFIX, ST_COMPUTE_CONSOLES_PREFIX,
-                              ST_COMPUTE_QUOTAS_PREFIX,      ST_COMPUTE_USAGE_PREFIX};
+                              ST_COMPUTE_QUOTAS_PREFIX,      ST_COMPUTE_USAGE_PREFIX,
+                              ST_COMPUTE_CLAIMS_PREFIX};
     for (size_t p = 0; p < ST_ARRAY_SIZE(prefixes); p++) {
         st_autoptr(st_kv_list) l = NULL;
         assert_int_equal(st_kv_list(fx.kv, prefixes[p], NULL, 0, &l, NULL), 0);
@@ -589,6 +590,236 @@ static void test_quota_phantom(void **state)
     /* the real server's entry still counts */
     st_autoptr(json_t) req = request("second", fx.flavor_id, fx.image_id);
     create_fails(req, &who_a, -EDQUOT, NULL);
+}
+
+/* ---- quota usage: counters and claims ---- */
+
+static json_t *read_json(const char *key, int64_t *ret_rev)
+{
+    st_autoptr(st_kv_entry) e = NULL;
+    if (st_kv_get(fx.kv, key, &e, NULL) < 0)
+        return NULL;
+    if (ret_rev)
+        *ret_rev = e->mod_rev;
+    return json_loadb(e->value, e->value_len, 0, NULL);
+}
+
+static size_t count_claims(const char *project)
+{
+    st_autofree char *prefix = st_sprintf("%s%s/", ST_COMPUTE_CLAIMS_PREFIX, project);
+    st_autoptr(st_kv_list) l = NULL;
+    assert_int_equal(st_kv_list(fx.kv, prefix, NULL, 0, &l, NULL), 0);
+    return l->count;
+}
+
+static void assert_counters(const char *project, int64_t instances, int64_t cores, int64_t ram)
+{
+    struct st_compute_quota_usage u;
+    st_autoptr(st_err) err = NULL;
+    if (st_compute_quota_usage(fx.kv, project, &u, &err) < 0)
+        fail_msg("usage: %s", st_err_msg(err));
+    assert_int_equal(u.instances, instances);
+    assert_int_equal(u.cores, cores);
+    assert_int_equal(u.ram, ram);
+}
+
+/* What the store holds: counters in the usage document, one claim per
+ * server written in the same revision, both gone back on delete. */
+static void test_quota_claims(void **state)
+{
+    (void)state;
+    st_autofree char *s1 = create_ok("c1");
+    st_autoptr(json_t) big = request("c2", fx.big_flavor_id, fx.image_id);
+    st_autoptr(json_t) bigdoc = NULL;
+    assert_int_equal(st_compute_server_create(fx.kv, &who_a, big, NULL, &bigdoc, NULL), 0);
+    st_autofree char *s2 = id_of(bigdoc);
+
+    st_autofree char *ukey = st_sprintf("%s%s", ST_COMPUTE_USAGE_PREFIX, PROJECT_A);
+    int64_t urev = 0;
+    st_autoptr(json_t) usage = read_json(ukey, &urev);
+    st_autofree char *text = st_json_dumps(usage);
+    assert_string_equal(text, "{\"instances\":2,\"cores\":9,\"ram\":16896}");
+    st_autofree char *ckey = st_sprintf("%s%s/%s", ST_COMPUTE_CLAIMS_PREFIX, PROJECT_A, s2);
+    int64_t crev = 0;
+    st_autoptr(json_t) claim = read_json(ckey, &crev);
+    assert_non_null(claim);
+    assert_int_equal(json_integer_value(json_object_get(claim, "cores")), 8);
+    assert_int_equal(json_integer_value(json_object_get(claim, "ram")), 16384);
+    assert_true(st_time_now_ms() - json_integer_value(json_object_get(claim, "at")) < 60000);
+    assert_int_equal(crev, urev); /* one transaction */
+    assert_int_equal(count_claims(PROJECT_A), 2);
+    assert_int_equal(count_claims(PROJECT_B), 0);
+
+    /* a reservation is idempotent per server, and so is a release */
+    assert_int_equal(st_compute_quota_reserve(fx.kv, PROJECT_A, s1, 1, 512, NULL), 0);
+    assert_counters(PROJECT_A, 2, 9, 16896);
+    assert_int_equal(st_compute_server_delete(fx.kv, s2, NULL), 0);
+    assert_counters(PROJECT_A, 1, 1, 512);
+    st_autoptr(json_t) gone = read_json(ckey, NULL);
+    assert_null(gone);
+    assert_int_equal(st_compute_quota_release(fx.kv, PROJECT_A, s2, NULL), 0);
+    assert_int_equal(st_compute_quota_release(fx.kv, PROJECT_A, "never-claimed", NULL), 0);
+    assert_counters(PROJECT_A, 1, 1, 512);
+    assert_int_equal(count_claims(PROJECT_A), 1);
+    st_autoptr(st_err) err = NULL;
+    assert_int_equal(st_compute_quota_reserve(fx.kv, PROJECT_A, "a/b", 1, 1, &err), -EINVAL);
+}
+
+/* A claim left by a crash between a claim and its server's write: a young
+ * one is a create in flight and counts; an old one is released when a create
+ * would be refused, or when usage is read; a claim whose server is marked
+ * deleted is released at once. */
+static void test_quota_phantom_claim(void **state)
+{
+    (void)state;
+    st_autoptr(json_t) one = json_pack("{s:i}", "instances", 1);
+    struct st_compute_quota q;
+    assert_int_equal(st_compute_quota_set(fx.kv, PROJECT_A, one, false, &q, NULL), 0);
+    const char *young = "6a1b9d7e-0000-4000-8000-00000000beef";
+    assert_int_equal(st_compute_quota_reserve(fx.kv, PROJECT_A, young, 1, 512, NULL), 0);
+    st_autoptr(json_t) req = request("blocked", fx.flavor_id, fx.image_id);
+    create_fails(req, &who_a, -EDQUOT,
+                 "Quota exceeded for instances: Requested 1, but already used 1 of 1 instances");
+    assert_counters(PROJECT_A, 1, 1, 512);
+
+    /* the same claim, older than the grace period */
+    st_autofree char *ckey = st_sprintf("%s%s/%s", ST_COMPUTE_CLAIMS_PREFIX, PROJECT_A, young);
+    st_autofree char *old =
+        st_sprintf("{\"cores\":1,\"ram\":512,\"at\":%lld}", (long long)(st_time_now_ms() - 120000));
+    assert_int_equal(st_kv_put(fx.kv, ckey, old, strlen(old), ST_KV_ANY, NULL, NULL), 0);
+    st_autofree char *id = create_ok("after-crash");
+    assert_counters(PROJECT_A, 1, 1, 512);
+    assert_int_equal(count_claims(PROJECT_A), 1);
+
+    /* shown usage drops it too, with no create involved */
+    st_autoptr(json_t) two = json_pack("{s:i}", "instances", 2);
+    assert_int_equal(st_compute_quota_set(fx.kv, PROJECT_A, two, false, &q, NULL), 0);
+    assert_int_equal(st_compute_quota_reserve(fx.kv, PROJECT_A, young, 1, 512, NULL), 0);
+    assert_int_equal(count_claims(PROJECT_A), 2);
+    assert_int_equal(st_kv_put(fx.kv, ckey, old, strlen(old), ST_KV_ANY, NULL, NULL), 0);
+    assert_counters(PROJECT_A, 1, 1, 512);
+
+    /* a server marked deleted whose release was lost */
+    st_autofree char *skey = st_sprintf("%s%s", ST_COMPUTE_SERVERS_PREFIX, id);
+    int64_t srev = 0;
+    st_autoptr(json_t) doc = read_json(skey, &srev);
+    json_object_set_new(json_object_get(doc, "spec"), "deleted", json_true());
+    st_autofree char *text = st_json_dumps(doc);
+    assert_int_equal(st_kv_put(fx.kv, skey, text, strlen(text), srev, NULL, NULL), 0);
+    assert_counters(PROJECT_A, 0, 0, 0);
+    assert_int_equal(count_claims(PROJECT_A), 0);
+}
+
+/* A store written before counters: the document listing every server turns
+ * into counters and claims the first time it is touched, in one transaction
+ * (several for more entries than one holds), and works as before after. */
+static void test_quota_legacy_usage(void **state)
+{
+    (void)state;
+    st_autofree char *id = create_ok("live");
+    st_autofree char *ukey = st_sprintf("%s%s", ST_COMPUTE_USAGE_PREFIX, PROJECT_A);
+    st_autofree char *ckey = st_sprintf("%s%s/%s", ST_COMPUTE_CLAIMS_PREFIX, PROJECT_A, id);
+    assert_int_equal(st_kv_delete(fx.kv, ckey, ST_KV_ANY, NULL, NULL), 0);
+    int64_t now = st_time_now_ms();
+    st_autoptr(json_t) legacy =
+        json_pack("{s:{s:{s:i, s:i, s:I}, s:{s:i, s:i, s:I}}}", "servers", id, "cores", 1, "ram",
+                  512, "at", (json_int_t)now, "6a1b9d7e-0000-4000-8000-0000000000f1", "cores", 2,
+                  "ram", 100, "at", (json_int_t)now);
+    st_autofree char *text = st_json_dumps(legacy);
+    assert_int_equal(st_kv_put(fx.kv, ukey, text, strlen(text), ST_KV_ANY, NULL, NULL), 0);
+
+    assert_counters(PROJECT_A, 2, 3, 612);
+    int64_t urev = 0, crev = 0;
+    st_autoptr(json_t) usage = read_json(ukey, &urev);
+    assert_null(json_object_get(usage, "servers"));
+    st_autoptr(json_t) claim = read_json(ckey, &crev);
+    assert_int_equal(json_integer_value(json_object_get(claim, "at")), now);
+    assert_int_equal(crev, urev);
+    assert_int_equal(count_claims(PROJECT_A), 2);
+    assert_int_equal(st_compute_server_delete(fx.kv, id, NULL), 0);
+    assert_counters(PROJECT_A, 1, 2, 100);
+
+    /* 300 entries: three transactions, the same usage at the end */
+    json_t *servers = json_object();
+    for (int i = 0; i < 300; i++) {
+        char sid[ST_UUID_LEN];
+        st_uuid_new(sid);
+        json_object_set_new(
+            servers, sid,
+            json_pack("{s:i, s:i, s:I}", "cores", 1, "ram", 10, "at", (json_int_t)now));
+    }
+    st_autoptr(json_t) many = json_pack("{s:o}", "servers", servers);
+    st_autofree char *mtext = st_json_dumps(many);
+    assert_int_equal(st_kv_put(fx.kv, ukey, mtext, strlen(mtext), ST_KV_ANY, NULL, NULL), 0);
+    st_autofree char *bkey = st_sprintf("%s%s", ST_COMPUTE_USAGE_PREFIX, PROJECT_B);
+    assert_int_equal(st_kv_put(fx.kv, bkey, mtext, strlen(mtext), ST_KV_ANY, NULL, NULL), 0);
+    int64_t before = st_kv_revision(fx.kv);
+    assert_counters(PROJECT_B, 300, 300, 3000);
+    assert_int_equal(st_kv_revision(fx.kv), before + 3);
+    assert_int_equal(count_claims(PROJECT_B), 300);
+    /* a create converts too, then claims */
+    st_autoptr(json_t) unlimited =
+        json_pack("{s:i, s:i, s:i}", "instances", -1, "cores", -1, "ram", -1);
+    struct st_compute_quota q;
+    assert_int_equal(st_compute_quota_set(fx.kv, PROJECT_A, unlimited, false, &q, NULL), 0);
+    st_autofree char *id2 = create_ok("after-convert");
+    assert_counters(PROJECT_A, 301, 301, 3512);
+}
+
+/* The store history a project's quota usage costs: constant per claim and
+ * release, whatever the number of servers (the former document listing
+ * every server cost O(n) per create: 75 MiB for 1,000 creates and deletes,
+ * bench/quota-usage.sh). */
+#define CLAIMS 1000
+
+static void test_quota_history_bytes(void **state)
+{
+    (void)state;
+    st_autoptr(json_t) unlimited =
+        json_pack("{s:i, s:i, s:i}", "instances", -1, "cores", -1, "ram", -1);
+    struct st_compute_quota q;
+    assert_int_equal(st_compute_quota_set(fx.kv, PROJECT_A, unlimited, false, &q, NULL), 0);
+    struct {
+        char id[ST_UUID_LEN];
+    } *ids = st_xcalloc(CLAIMS, sizeof(*ids));
+    int64_t start = st_kv_revision(fx.kv);
+    int64_t t0 = st_time_mono_ns();
+    for (int i = 0; i < CLAIMS; i++) {
+        st_uuid_new(ids[i].id);
+        assert_int_equal(st_compute_quota_reserve(fx.kv, PROJECT_A, ids[i].id, 1, 64, NULL), 0);
+    }
+    int64_t mid = st_kv_revision(fx.kv);
+    assert_counters(PROJECT_A, CLAIMS, CLAIMS, 64 * CLAIMS);
+    for (int i = 0; i < CLAIMS; i++)
+        assert_int_equal(st_compute_quota_release(fx.kv, PROJECT_A, ids[i].id, NULL), 0);
+    int64_t ms = (st_time_mono_ns() - t0) / 1000000;
+    free(ids);
+    assert_counters(PROJECT_A, 0, 0, 0);
+    assert_int_equal(count_claims(PROJECT_A), 0);
+    /* one revision per claim and per release */
+    assert_int_equal(mid - start, CLAIMS);
+    assert_int_equal(st_kv_revision(fx.kv) - mid, CLAIMS);
+
+    st_autoptr(st_kv_events) ev = NULL;
+    assert_int_equal(st_kv_watch(fx.kv, "/compute/quota-", start, 0, &ev, NULL), 0);
+    size_t bytes = 0, first = 0, last = 0;
+    for (size_t i = 0; i < ev->count; i++) {
+        size_t b = strlen(ev->events[i].kv.key) + ev->events[i].kv.value_len;
+        bytes += b;
+        if (ev->events[i].kv.mod_rev == start + 1)
+            first += b;
+        if (ev->events[i].kv.mod_rev == mid)
+            last += b;
+    }
+    assert_int_equal(ev->count, 4 * CLAIMS); /* usage + claim, each way */
+    /* the 1,000th claim costs what the first did, give or take the digits
+     * of the counters ({"instances":1,"cores":1,"ram":64} has 9 fewer) */
+    if (last > first + 9)
+        fail_msg("the first claim wrote %zu bytes, the last %zu", first, last);
+    assert_true(bytes < 512 * 1024);
+    print_message("    %d claims + %d releases: %zu events, %zu bytes of history (%zu per claim) "
+                  "in %lld ms\n",
+                  CLAIMS, CLAIMS, ev->count, bytes, first, (long long)ms);
 }
 
 /* ---- delete, actions, reports ---- */
@@ -1326,6 +1557,10 @@ int main(void)
         cmocka_unit_test_setup(test_quota_limits, clean),
         cmocka_unit_test_setup(test_quota_race, clean),
         cmocka_unit_test_setup(test_quota_phantom, clean),
+        cmocka_unit_test_setup(test_quota_claims, clean),
+        cmocka_unit_test_setup(test_quota_phantom_claim, clean),
+        cmocka_unit_test_setup(test_quota_legacy_usage, clean),
+        cmocka_unit_test_setup(test_quota_history_bytes, clean),
         cmocka_unit_test_setup(test_delete_unplaced, clean),
         cmocka_unit_test_setup(test_delete_placed_and_destroyed, clean),
         cmocka_unit_test_setup(test_actions, clean),

@@ -105,7 +105,8 @@ static int clean(void **state)
 {
     (void)state;
     const char *prefixes[] = {ST_COMPUTE_SERVER_GROUPS_PREFIX, ST_COMPUTE_SERVERS_PREFIX,
-                              ST_COMPUTE_USAGE_PREFIX, ST_COMPUTE_QUOTAS_PREFIX};
+                              ST_COMPUTE_USAGE_PREFIX, ST_COMPUTE_CLAIMS_PREFIX,
+                              ST_COMPUTE_QUOTAS_PREFIX};
     for (size_t p = 0; p < ST_ARRAY_SIZE(prefixes); p++) {
         st_autoptr(st_kv_list) l = NULL;
         assert_int_equal(st_kv_list(fx.kv, prefixes[p], NULL, 0, &l, NULL), 0);
