@@ -5,7 +5,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="${1:-build}"
 for b in daemon-footprint api-get api-auth store-put token container-start sched sim-scale \
-    quota-usage; do
+    quota-usage sg-rules; do
     echo "=== $b"
     "$here/$b.sh" "$build"
     echo

@@ -102,11 +102,25 @@ void l3_now(char buf[32]);
  * protocols, any address): the shape of model.h. (security_group_rule.c) */
 json_t *l3_sg_rule_new(const char *sg_id, const char *project_id, const char *direction,
                        const char *ethertype, const char *remote_group_id);
-/* Writes (or removes) /network/sg-rules/<rule id> for every rule of a
- * group; the index only speeds up lookups by rule id, so failures are
- * logged, not returned. (security_group_rule.c) */
-void l3_sg_rules_index(struct st_kv *kv, json_t *sg);
-void l3_sg_rules_unindex(struct st_kv *kv, json_t *sg);
+/* The rules of group sg (its stored document, as l3_sg_read returns it):
+ * its keys in creation order, then those that a document from before
+ * still carries, but none naming a remote group that is gone (model.h).
+ * *ret: a new array. (security_group_rule.c) */
+int l3_sg_rules_read(struct st_kv *kv, json_t *sg, json_t **ret, struct st_err **err);
+/* The group as the API shows it: a copy of the stored document with
+ * tenant_id, its rules embedded, and the rule changes counted in its
+ * revision_number and updated_at. (security_group_rule.c) */
+int l3_sg_present(struct st_kv *kv, json_t *sg, json_t **ret, struct st_err **err);
+/* Writes a new group (no rules inside) and its first rules in one
+ * transaction; -ECANCELED when the group's key exists. */
+int l3_sg_write_new(struct st_kv *kv, json_t *sg, json_t *rules, struct st_err **err);
+/* Deletes what a deleted group (its last document) leaves: its rules with
+ * their keys and quota entries, and the rules of other groups that name it
+ * as their remote group. Idempotent; best effort (logged). */
+void l3_sg_rules_purge(struct st_kv *kv, json_t *sg);
+/* The ids of the rules of the project's groups that exist: {"<id>": true}
+ * (new reference), for the quota's recount. */
+int l3_sg_rule_ids(struct st_kv *kv, const char *project_id, json_t **ret, struct st_err **err);
 
 /* Reads a security group the caller may see ("Security group X does not
  * exist"). (security_group.c) */

@@ -52,9 +52,20 @@
  * /network/port-status/<uuid>  {"status": "ACTIVE", "host": "<node>", "at": "RFC 3339"}
  *
  * /network/security_groups/<uuid>
- *   {..., "stateful": true, "security_group_rules": [R, ...]}
- *   Rules live inside their group's document (one CAS per change, and a
- *   group is read whole by every consumer); R as Neutron's rule:
+ *   {..., "stateful": true}
+ *   The group without its rules (a new group is written with its first
+ *   rules in one transaction), which the API shows embedded
+ *   ("security_group_rules": [R, ...]) and counts in its revision_number
+ *   and updated_at (from /network/sg-changes/, below). A document written
+ *   before rules had keys of their own still carries its rules in that
+ *   array: they are read from there too, and moved to keys of their own by
+ *   the first rule create or delete in the group (one transaction per rule,
+ *   each holding only while the document is unchanged, then the document
+ *   without the array), so a crash half-way shows every rule exactly once.
+ * /network/security_group_rules/<sg uuid>/<rule uuid>   R
+ *   One key per rule, so a rule change writes one small key, never its
+ *   group and the other rules, and a group's rules are one prefix list (in
+ *   creation order: by create_rev). R as Neutron's rule:
  *   {"id", "security_group_id", "direction": "ingress" | "egress",
  *    "ethertype": "IPv4" | "IPv6", "protocol": null | "tcp" | "udp" | "icmp"
  *    | "<number>", "port_range_min": null | n, "port_range_max": null | n,
@@ -63,7 +74,30 @@
  *    "description", "project_id", "tenant_id", "tags", "revision_number",
  *    "created_at", "updated_at"}
  *   For ICMP, port_range_min is the type and port_range_max the code.
- * /network/sg-rules/<rule uuid>        "<security group uuid>"  (index)
+ * /network/sg-rules/<rule uuid>        "<security group uuid>"
+ *   Finds a rule's group from its id alone (GET and DELETE
+ *   /v2.0/security-group-rules/<id>).
+ * /network/sg-rule-keys/<sg uuid>/<fingerprint>   "<rule uuid>"
+ *   One per distinct rule of a group (direction, ethertype, protocol
+ *   number, ports, remote prefix with 0.0.0.0/0 as none, remote group;
+ *   '/' written '_'): created absent, so of two identical creates racing
+ *   one wins and the other is told SecurityGroupRuleExists.
+ * /network/sg-changes/<sg uuid>        "<RFC 3339 of the last rule change>"
+ *   Written by every rule create and delete without a condition (so they
+ *   never contend); its version is how many rule changes the group's
+ *   revision_number adds to the document's.
+ *   A rule create is ONE transaction: the rule, its id key, its fingerprint
+ *   (absent before) and the change mark, only while the group's document
+ *   (and a remote group's) is the one read; a delete is one too. No crash
+ *   leaves a rule without its keys or keys without their rule.
+ * /network/sg-deleting/<sg uuid>       the group's last document
+ *   A group delete removes the document and writes this in one
+ *   transaction, then deletes the group's rules (their keys), the rules of
+ *   other groups that name it as remote group, its quota entries, and this
+ *   key last. Rules are only ever reached through their group's document,
+ *   and a rule naming a remote group shows only while that group stands,
+ *   so what a crash leaves in between is never seen (nor counted); the next
+ *   group create or delete finishes every such leftover.
  * /network/default-sg/<project_id>     "<security group uuid>"
  *   CAS-absent, so a project gets exactly one "default" group even when its
  *   first two calls race. The default group has Neutron's four rules: egress
@@ -132,7 +166,11 @@
 #define ST_NETWORK_MACS_PREFIX        "/network/macs/"
 #define ST_NETWORK_VNIS_PREFIX        "/network/vnis/"
 #define ST_NETWORK_SGS_PREFIX         "/network/security_groups/"
-#define ST_NETWORK_SG_RULES_PREFIX    "/network/sg-rules/"
+#define ST_NETWORK_SG_RULES_PREFIX    "/network/security_group_rules/"
+#define ST_NETWORK_SG_RULE_IDS_PREFIX "/network/sg-rules/"
+#define ST_NETWORK_SG_RULE_FPS_PREFIX "/network/sg-rule-keys/"
+#define ST_NETWORK_SG_CHANGES_PREFIX  "/network/sg-changes/"
+#define ST_NETWORK_SG_DELETING_PREFIX "/network/sg-deleting/"
 #define ST_NETWORK_DEFAULT_SG_PREFIX  "/network/default-sg/"
 #define ST_NETWORK_ROUTERS_PREFIX     "/network/routers/"
 #define ST_NETWORK_FIPS_PREFIX        "/network/floatingips/"

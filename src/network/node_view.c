@@ -9,7 +9,9 @@
  * The view reads each prefix once and joins in memory (JSON objects as hash
  * maps), so its cost grows with the store's size, not with the number of
  * lookups per port; the servers are read straight from Nova's documents
- * (spec.host), without linking the compute service. */
+ * (spec.host), without linking the compute service. Security-group rules
+ * are the exception: one prefix read per group the node needs (model.h),
+ * never every rule of every project. */
 #include <errno.h>
 #include <string.h>
 
@@ -260,45 +262,28 @@ static json_t *port_entry(struct view *v, json_t *port)
         sgs ? json_deep_copy(sgs) : json_array());
 }
 
-/* Every group a local port uses, and the remote groups their rules name;
- * members: the fixed IPs of the ports (on any node) in each group. */
-static json_t *security_groups(struct view *v, json_t *local_ports)
+/* Adds group id (when it exists and is not there yet) to out with its
+ * rules, read with one prefix list. */
+static int add_group(struct st_kv *kv, struct view *v, const char *id, json_t *out,
+                     struct st_err **err)
 {
-    json_t *out = json_object();
+    json_t *doc = json_object_get(v->sgs, id ? id : "");
+    if (!doc || json_object_get(out, id))
+        return 0;
+    json_t *rules = NULL;
+    int r = l3_sg_rules_read(kv, doc, &rules, err);
+    if (r < 0)
+        return r;
+    json_object_set_new(out, id, json_pack("{s:o, s:[]}", "rules", rules, "members"));
+    return 0;
+}
+
+/* Fills the members of the groups in out: the fixed IPs of their ports, on
+ * any node. */
+static void add_members(struct view *v, json_t *out)
+{
     size_t i, j;
     json_t *port, *sg;
-    json_array_foreach(local_ports, i, port)
-    {
-        json_array_foreach(json_object_get(port, "security_groups"), j, sg)
-        {
-            const char *id = json_string_value(sg);
-            json_t *doc = json_object_get(v->sgs, id ? id : "");
-            if (doc && !json_object_get(out, id))
-                json_object_set_new(out, id,
-                                    json_pack("{s:O, s:[]}", "rules",
-                                              val(json_object_get(doc, "security_group_rules")),
-                                              "members"));
-        }
-    }
-    st_autoptr(json_t) remote = json_object();
-    const char *id;
-    json_t *entry, *rule;
-    json_object_foreach(out, id, entry)
-    {
-        json_array_foreach(json_object_get(entry, "rules"), i, rule)
-        {
-            const char *rg = l3_str(rule, "remote_group_id");
-            json_t *doc = json_object_get(v->sgs, rg ? rg : "");
-            if (doc && !json_object_get(out, rg))
-                json_object_set(remote, rg, doc);
-        }
-    }
-    json_object_foreach(remote, id, sg)
-    {
-        json_object_set_new(out, id,
-                            json_pack("{s:O, s:[]}", "rules",
-                                      val(json_object_get(sg, "security_group_rules")), "members"));
-    }
     json_array_foreach(v->ports, i, port)
     {
         json_array_foreach(json_object_get(port, "security_groups"), j, sg)
@@ -314,7 +299,46 @@ static json_t *security_groups(struct view *v, json_t *local_ports)
             }
         }
     }
-    return out;
+}
+
+/* Every group a local port uses, and the remote groups their rules name;
+ * members: the fixed IPs of the ports (on any node) in each group. */
+static int security_groups(struct st_kv *kv, struct view *v, json_t *local_ports, json_t **ret,
+                           struct st_err **err)
+{
+    st_autoptr(json_t) out = json_object();
+    size_t i, j;
+    json_t *port, *sg;
+    int r;
+    json_array_foreach(local_ports, i, port)
+    {
+        json_array_foreach(json_object_get(port, "security_groups"), j, sg)
+        {
+            if ((r = add_group(kv, v, json_string_value(sg), out, err)) < 0)
+                return r;
+        }
+    }
+    st_autoptr(json_t) remote = json_object();
+    const char *id;
+    json_t *entry, *rule;
+    json_object_foreach(out, id, entry)
+    {
+        json_array_foreach(json_object_get(entry, "rules"), i, rule)
+        {
+            const char *rg = l3_str(rule, "remote_group_id");
+            if (rg && !json_object_get(out, rg))
+                json_object_set_new(remote, rg, json_true());
+        }
+    }
+    json_t *unused;
+    json_object_foreach(remote, id, unused)
+    {
+        if ((r = add_group(kv, v, id, out, err)) < 0)
+            return r;
+    }
+    add_members(v, out);
+    *ret = st_steal(&out);
+    return 0;
 }
 
 static json_t *router_entry(struct view *v, json_t *router, json_t *ports_by_device)
@@ -509,10 +533,19 @@ int st_network_node_view(struct st_kv *kv, const char *node, json_t **ret, struc
             json_array_append_new(routers, router_entry(&v, router, by_device));
     }
     json_t *external = external_entry(&v, routers);
+    json_t *sgs = NULL;
+    if ((r = security_groups(kv, &v, local_ports, &sgs, err)) < 0) {
+        json_decref(networks);
+        json_decref(ports);
+        json_decref(routers);
+        json_decref(external);
+        view_free(&v);
+        return st_err_prefix(err, r, "computing the network view of node %s", node);
+    }
     *ret = json_pack("{s:I, s:o, s:i, s:o, s:o, s:o, s:o, s:o}", "revision", (json_int_t)revision,
                      "vtep", opt_str(v.vtep), "mtu_overhead", ST_NETWORK_VXLAN_OVERHEAD, "networks",
-                     networks, "ports", ports, "security_groups", security_groups(&v, local_ports),
-                     "routers", routers, "external", external);
+                     networks, "ports", ports, "security_groups", sgs, "routers", routers,
+                     "external", external);
     view_free(&v);
     return 0;
 }

@@ -14,6 +14,7 @@
 #include "lib/log.h"
 #include "lib/times.h"
 #include "lib/uuid.h"
+#include "network/l3-priv.h"
 #include "network/model.h"
 #include "network/network-priv.h"
 #include "store/kv.h"
@@ -34,7 +35,7 @@ static const struct {
     [ST_NETWORK_QUOTA_ROUTER] = {"router", 10, ST_NETWORK_ROUTERS_PREFIX},
     [ST_NETWORK_QUOTA_FLOATINGIP] = {"floatingip", 50, ST_NETWORK_FIPS_PREFIX},
     [ST_NETWORK_QUOTA_SECURITY_GROUP] = {"security_group", 10, ST_NETWORK_SGS_PREFIX},
-    /* rules live inside their group's document (model.h) */
+    /* rules are counted through their groups (l3_sg_rule_ids) */
     [ST_NETWORK_QUOTA_SECURITY_GROUP_RULE] = {"security_group_rule", 100, ST_NETWORK_SGS_PREFIX},
     [ST_NETWORK_QUOTA_SUBNETPOOL] = {"subnetpool", -1, NULL},
     [ST_NETWORK_QUOTA_RBAC_POLICY] = {"rbac_policy", 10, NULL},
@@ -162,26 +163,20 @@ static int real_ids(struct st_kv *kv, const char *project_id, enum st_network_qu
                     json_t **ret, struct st_err **err)
 {
     st_autoptr(json_t) all = NULL;
-    int r = net_doc_list(kv, resources[res].prefix, &all, err);
+    int r = res == ST_NETWORK_QUOTA_SECURITY_GROUP_RULE
+                ? l3_sg_rule_ids(kv, project_id, ret, err)
+                : net_doc_list(kv, resources[res].prefix, &all, err);
     if (r < 0)
         return st_err_prefix(err, r, "counting %ss of project %s", resources[res].name, project_id);
+    if (res == ST_NETWORK_QUOTA_SECURITY_GROUP_RULE)
+        return 0;
     json_t *ids = json_object();
-    size_t i, j;
-    json_t *doc, *rule;
+    size_t i;
+    json_t *doc;
     json_array_foreach(all, i, doc)
     {
-        if (strcmp(str(doc, "project_id") ?: "", project_id) != 0)
-            continue;
-        if (res != ST_NETWORK_QUOTA_SECURITY_GROUP_RULE) {
-            if (str(doc, "id"))
-                json_object_set_new(ids, str(doc, "id"), json_true());
-            continue;
-        }
-        json_array_foreach(json_object_get(doc, "security_group_rules"), j, rule)
-        {
-            if (str(rule, "id"))
-                json_object_set_new(ids, str(rule, "id"), json_true());
-        }
+        if (strcmp(str(doc, "project_id") ?: "", project_id) == 0 && str(doc, "id"))
+            json_object_set_new(ids, str(doc, "id"), json_true());
     }
     *ret = ids;
     return 0;

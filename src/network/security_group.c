@@ -7,7 +7,15 @@
  * st_security_group_ensure_default, whose compare-and-swap on
  * /network/default-sg/<project> makes concurrent first calls agree on a
  * single group. Lists are scoped to the caller's project even for admins,
- * so that `?name=default` always finds exactly one. */
+ * so that `?name=default` always finds exactly one.
+ *
+ * A group's document holds no rules (model.h): a new group is written with
+ * its first rules in one transaction, and shown with its rules read from
+ * their keys. A delete removes the document and leaves a mark
+ * (/network/sg-deleting/<id>) in one transaction, then clears what the
+ * group leaves (its rules, the rules naming it as remote group, its quota
+ * entries) and the mark last; the next group create or delete finishes
+ * what a crash left half-way. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,10 +48,12 @@ int l3_sg_read(struct st_kv *kv, const struct st_network_caller *who, const char
 static const struct net_doc_kind sg_kind = {ST_NETWORK_SGS_PREFIX, l3_sg_read, L3_CAS_ATTEMPTS,
                                             -ECANCELED, "security group"};
 
-/* A group document: Neutron's fields and the egress rules every group
- * starts with; the default group also lets its own members in. */
+/* A group document: Neutron's fields; *ret_rules: the egress rules every
+ * group starts with, and for the default group those that let its own
+ * members in. */
 static json_t *group_new(const char *id, const char *project_id, const char *name,
-                         const char *description, bool stateful, bool is_default)
+                         const char *description, bool stateful, bool is_default,
+                         json_t **ret_rules)
 {
     json_t *doc = net_doc_new(project_id, name);
     if (id)
@@ -58,7 +68,7 @@ static json_t *group_new(const char *id, const char *project_id, const char *nam
         json_array_append_new(rules, l3_sg_rule_new(sg_id, project_id, "ingress", "IPv4", sg_id));
         json_array_append_new(rules, l3_sg_rule_new(sg_id, project_id, "ingress", "IPv6", sg_id));
     }
-    json_object_set_new(doc, "security_group_rules", rules);
+    *ret_rules = rules;
     return doc;
 }
 
@@ -82,25 +92,59 @@ static int rules_quota(struct st_kv *kv, const char *project, json_t *rules, boo
 
 /* Counts a new group and its rules before it is written (the group
  * checked against the limit unless Neutron makes it on its own). */
-static int group_quota(struct st_kv *kv, json_t *doc, bool checked, struct st_err **err)
+static int group_quota(struct st_kv *kv, json_t *doc, json_t *rules, bool checked,
+                       struct st_err **err)
 {
     const char *project = l3_str(doc, "project_id"), *id = l3_str(doc, "id");
     int r = checked ? st_network_quota_claim(kv, project, ST_NETWORK_QUOTA_SECURITY_GROUP, id, err)
                     : st_network_quota_charge(kv, project, ST_NETWORK_QUOTA_SECURITY_GROUP, &id, 1,
                                               err);
-    if (r == 0 &&
-        (r = rules_quota(kv, project, json_object_get(doc, "security_group_rules"), true, err)) < 0)
+    if (r == 0 && (r = rules_quota(kv, project, rules, true, err)) < 0)
         st_network_quota_release_one(kv, project, ST_NETWORK_QUOTA_SECURITY_GROUP, id);
     return r;
 }
 
-static void group_unquota(struct st_kv *kv, json_t *doc, bool with_group)
+static void group_unquota(struct st_kv *kv, json_t *doc, json_t *rules, bool with_group)
 {
     const char *project = l3_str(doc, "project_id");
     if (with_group)
         st_network_quota_release_one(kv, project, ST_NETWORK_QUOTA_SECURITY_GROUP,
                                      l3_str(doc, "id"));
-    rules_quota(kv, project, json_object_get(doc, "security_group_rules"), false, NULL);
+    rules_quota(kv, project, rules, false, NULL);
+}
+
+static char *deleting_key(const char *id)
+{
+    return st_sprintf("%s%s", ST_NETWORK_SG_DELETING_PREFIX, id);
+}
+
+/* What a deleted group (doc: its last document) leaves behind, cleared in
+ * an order that a crash may stop anywhere: its rules and those that name
+ * it, its quota entry, and the mark last, so that finish_deletes does the
+ * rest. Idempotent. */
+static void finish_delete(struct st_kv *kv, json_t *doc)
+{
+    const char *id = l3_str(doc, "id"), *project = l3_str(doc, "project_id");
+    l3_sg_rules_purge(kv, doc);
+    st_network_quota_release_one(kv, project, ST_NETWORK_QUOTA_SECURITY_GROUP, id);
+    st_autofree char *mark = deleting_key(id);
+    st_kv_delete(kv, mark, ST_KV_ANY, NULL, NULL);
+}
+
+/* Finishes the deletes that a crash stopped half-way (their marks are
+ * left); usually there are none, and this is one empty prefix read. */
+static void finish_deletes(struct st_kv *kv)
+{
+    st_autoptr(json_t) left = NULL;
+    if (net_doc_list(kv, ST_NETWORK_SG_DELETING_PREFIX, &left, NULL) < 0)
+        return;
+    size_t i;
+    json_t *doc;
+    json_array_foreach(left, i, doc)
+    {
+        st_log_info("sg_delete_resumed", "id=%s", l3_str(doc, "id") ?: "?");
+        finish_delete(kv, doc);
+    }
 }
 
 int st_security_group_ensure_default(struct st_kv *kv, const char *project_id, char **ret_id,
@@ -136,20 +180,20 @@ int st_security_group_ensure_default(struct st_kv *kv, const char *project_id, c
     if (r == -ENOENT) {
         /* Absent also after a crash between the claim and this write: the
          * next call finishes the job. */
-        doc = group_new(id, project_id, "default", "Default security group", true, true);
+        st_autoptr(json_t) rules = NULL;
+        doc = group_new(id, project_id, "default", "Default security group", true, true, &rules);
         /* Neutron makes it even at a quota of 0, and counts it. */
-        if ((r = group_quota(kv, doc, false, err)) == 0) {
-            r = net_doc_put(kv, ST_NETWORK_SGS_PREFIX, doc, ST_KV_ABSENT, err);
+        if ((r = group_quota(kv, doc, rules, false, err)) == 0) {
+            r = l3_sg_write_new(kv, doc, rules, err);
             if (r == -ECANCELED) {
                 /* another first call wrote it: the group's id is the same,
                  * its rules' ids are not */
                 st_err_clear(err);
-                group_unquota(kv, doc, false);
+                group_unquota(kv, doc, rules, false);
                 r = 0;
             } else if (r < 0) {
-                group_unquota(kv, doc, true);
+                group_unquota(kv, doc, rules, true);
             } else {
-                l3_sg_rules_index(kv, doc);
                 st_log_info("sg_default_create", "project=%s id=%s", project_id, id);
             }
         }
@@ -205,18 +249,21 @@ int st_security_group_create(struct st_kv *kv, const struct st_network_caller *w
     const char *name = l3_str(req, "name") ? l3_str(req, "name") : "";
     const char *desc = l3_str(req, "description") ? l3_str(req, "description") : name;
     json_t *stateful = json_object_get(req, "stateful");
+    st_autoptr(json_t) rules = NULL;
     st_autoptr(json_t) doc =
-        group_new(NULL, project, name, desc, !stateful || json_is_true(stateful), false);
-    if ((r = group_quota(kv, doc, true, err)) < 0)
+        group_new(NULL, project, name, desc, !stateful || json_is_true(stateful), false, &rules);
+    finish_deletes(kv);
+    if ((r = group_quota(kv, doc, rules, true, err)) < 0)
         return r;
-    if ((r = net_doc_put(kv, ST_NETWORK_SGS_PREFIX, doc, ST_KV_ABSENT, err)) < 0) {
-        group_unquota(kv, doc, true);
+    if ((r = l3_sg_write_new(kv, doc, rules, err)) < 0) {
+        group_unquota(kv, doc, rules, true);
         return st_err_prefix(err, r, "creating security group '%s'", name);
     }
-    l3_sg_rules_index(kv, doc);
     st_log_info("sg_create", "id=%s project=%s", l3_str(doc, "id"), project);
-    if (ret)
+    if (ret) {
         *ret = net_public(doc);
+        json_object_set(*ret, "security_group_rules", rules);
+    }
     return 0;
 }
 
@@ -226,7 +273,10 @@ int st_security_group_get(struct st_kv *kv, const struct st_network_caller *who,
     int r = l3_ensure_default(kv, who, err);
     if (r < 0)
         return r;
-    return net_doc_show(kv, who, &sg_kind, id, ret, err);
+    st_autoptr(json_t) doc = NULL;
+    if ((r = l3_sg_read(kv, who, id, &doc, NULL, err)) < 0)
+        return r;
+    return l3_sg_present(kv, doc, ret, err);
 }
 
 int st_security_group_list(struct st_kv *kv, const struct st_network_caller *who, json_t *filters,
@@ -235,7 +285,27 @@ int st_security_group_list(struct st_kv *kv, const struct st_network_caller *who
     int r = l3_ensure_default(kv, who, err);
     if (r < 0)
         return r;
-    return net_doc_list_visible(kv, who, ST_NETWORK_SGS_PREFIX, filters, ret, err);
+    st_autoptr(json_t) all = NULL;
+    if ((r = net_doc_list(kv, ST_NETWORK_SGS_PREFIX, &all, err)) < 0)
+        return r;
+    st_autoptr(json_t) out = json_array();
+    size_t i;
+    json_t *doc;
+    json_array_foreach(all, i, doc)
+    {
+        if (!net_list_visible(who, doc))
+            continue;
+        /* filtered as shown: revision_number counts rule changes */
+        json_t *shown = NULL;
+        if ((r = l3_sg_present(kv, doc, &shown, err)) < 0)
+            return r;
+        if (net_filter_match(shown, filters))
+            json_array_append_new(out, shown);
+        else
+            json_decref(shown);
+    }
+    *ret = st_steal(&out);
+    return 0;
 }
 
 static int apply_update(struct st_kv *kv, const struct st_network_caller *who, json_t *doc,
@@ -267,9 +337,7 @@ int st_security_group_update(struct st_kv *kv, const struct st_network_caller *w
     st_autoptr(json_t) doc = NULL;
     if ((r = net_doc_update(kv, who, &sg_kind, id, req, apply_update, &doc, err)) < 0)
         return r;
-    if (ret)
-        *ret = net_public(doc);
-    return 0;
+    return ret ? l3_sg_present(kv, doc, ret, err) : 0;
 }
 
 static bool array_has(json_t *arr, const char *s)
@@ -282,48 +350,6 @@ static bool array_has(json_t *arr, const char *s)
             return true;
     }
     return false;
-}
-
-/* Drops the rules of other groups that name `id` as their remote group (as
- * Neutron's foreign key cascades). */
-static void drop_remote_rules(struct st_kv *kv, const char *id)
-{
-    st_autoptr(json_t) all = NULL;
-    if (net_doc_list(kv, ST_NETWORK_SGS_PREFIX, &all, NULL) < 0)
-        return;
-    size_t i, j;
-    json_t *sg, *rule;
-    json_array_foreach(all, i, sg)
-    {
-        bool names_it = false;
-        json_array_foreach(json_object_get(sg, "security_group_rules"), j, rule)
-        {
-            names_it = names_it || l3_streq(l3_str(rule, "remote_group_id"), id);
-        }
-        for (int attempt = 0; names_it && attempt < L3_CAS_ATTEMPTS; attempt++) {
-            st_autoptr(json_t) doc = NULL;
-            int64_t rev = 0;
-            if (net_doc_get(kv, ST_NETWORK_SGS_PREFIX, l3_str(sg, "id"), &doc, &rev, NULL) < 0)
-                break;
-            json_t *rules = json_object_get(doc, "security_group_rules");
-            st_autoptr(json_t) dropped = json_pack("{s:[]}", "security_group_rules");
-            json_t *gone = json_object_get(dropped, "security_group_rules");
-            for (size_t k = json_array_size(rules); k-- > 0;) {
-                json_t *rk = json_array_get(rules, k);
-                if (l3_streq(l3_str(rk, "remote_group_id"), id)) {
-                    json_array_append(gone, rk);
-                    json_array_remove(rules, k);
-                }
-            }
-            int r = net_doc_put(kv, ST_NETWORK_SGS_PREFIX, doc, rev, NULL);
-            if (r == 0) {
-                l3_sg_rules_unindex(kv, dropped);
-                rules_quota(kv, l3_str(doc, "project_id"), gone, false, NULL);
-            }
-            if (r != -ECANCELED)
-                break;
-        }
-    }
 }
 
 int st_security_group_delete(struct st_kv *kv, const struct st_network_caller *who, const char *id,
@@ -351,28 +377,35 @@ int st_security_group_delete(struct st_kv *kv, const struct st_network_caller *w
             if (array_has(json_object_get(port, "security_groups"), id))
                 return st_err_set(err, -EBUSY, "Security Group %s in use.", id);
         }
+        /* The document goes and the mark comes in one step: from here on
+         * no rule can be added to the group (a rule create holds only
+         * while the document is the one it read). A default group's claim
+         * goes in the same step, so that the project's next call makes a
+         * group with a new id, never one that the mark would clear. */
         st_autofree char *key = st_sprintf("%s%s", ST_NETWORK_SGS_PREFIX, id);
-        r = st_kv_delete(kv, key, rev, NULL, err);
+        st_autofree char *mark = deleting_key(id);
+        st_autofree char *text = st_json_dumps(doc);
+        st_autofree char *dkey =
+            st_sprintf("%s%s", ST_NETWORK_DEFAULT_SG_PREFIX, l3_str(doc, "project_id") ?: "");
+        st_autoptr(st_kv_entry) claim = NULL;
+        if (!is_default || st_kv_get(kv, dkey, &claim, NULL) < 0 ||
+            strlen(id) != claim->value_len || memcmp(claim->value, id, claim->value_len) != 0)
+            st_kv_entry_free(st_steal(&claim));
+        struct st_kv_cmp cmps[] = {{key, rev}, {dkey, claim ? claim->mod_rev : ST_KV_ANY}};
+        struct st_kv_op ops[] = {
+            {ST_KV_OP_DELETE, key, NULL, 0},
+            {ST_KV_OP_PUT, mark, text, strlen(text)},
+            {ST_KV_OP_DELETE, dkey, NULL, 0},
+        };
+        r = st_kv_txn(kv, cmps, claim ? 2 : 1, ops, claim ? 3 : 2, NULL, err);
         if (r == -ECANCELED) {
             st_err_clear(err);
             continue;
         }
-        if (r == -ENOENT)
-            return not_found(id, err);
         if (r < 0)
             return st_err_prefix(err, r, "deleting security group %s", id);
-        l3_sg_rules_unindex(kv, doc);
-        group_unquota(kv, doc, true);
-        drop_remote_rules(kv, id);
-        if (is_default) {
-            /* The project gets a fresh default group on its next call. */
-            st_autofree char *dkey =
-                st_sprintf("%s%s", ST_NETWORK_DEFAULT_SG_PREFIX, l3_str(doc, "project_id"));
-            st_autoptr(st_kv_entry) e = NULL;
-            if (st_kv_get(kv, dkey, &e, NULL) == 0 && strlen(id) == e->value_len &&
-                memcmp(e->value, id, e->value_len) == 0)
-                st_kv_delete(kv, dkey, e->mod_rev, NULL, NULL);
-        }
+        finish_delete(kv, doc);
+        finish_deletes(kv);
         st_log_info("sg_delete", "id=%s", id);
         return 0;
     }
@@ -416,9 +449,9 @@ int st_security_group_resolve(struct st_kv *kv, const struct st_network_caller *
     }
     if (!found)
         return not_found(name_or_id, err);
+    if (ret_doc && (r = l3_sg_present(kv, found, ret_doc, err)) < 0)
+        return r;
     if (ret_id)
         *ret_id = st_strdup(l3_str(found, "id"));
-    if (ret_doc)
-        *ret_doc = net_public(found);
     return 0;
 }
