@@ -8,7 +8,7 @@ build=(build-essential cmake pkg-config clang-format
        libmicrohttpd-dev libjansson-dev libfyaml-dev libsqlite3-dev
        libcurl4-openssl-dev libssl-dev libargon2-dev libcmocka-dev
        curl jq sqlite3 iproute2 procps python3-openstackclient busybox-static
-       crun libarchive-dev zstd util-linux openssh-client
+       crun libarchive-dev libseccomp-dev zstd util-linux openssh-client
        libnl-route-3-dev libnftables-dev libnetfilter-conntrack-dev nftables
        iputils-ping netcat-openbsd)
 bench=(wrk nginx-light iperf3)

@@ -9,12 +9,15 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent/client.h"
 #include "agent/driver.h"
+#include "agent/drivers/container.h"
+#include "agent/drivers/rootfs.h"
 #include "agent/host.h"
 #include "agent/image_cache.h"
 #include "agent/netplan.h"
@@ -55,11 +58,14 @@ struct agent_node {
     pthread_mutex_t lock; /* guards everything below */
     pthread_cond_t cond;  /* workers: queue not empty, check due, or stop */
     /* id → {"doc": server document, "queued", "busy", "again": bools,
-     *       "console": bytes of console log pushed (absent: none yet)} */
+     *       "console": where the console log pushed ends (absent: none yet),
+     *       counted from the log's first byte ever, "console_dropped":
+     *       bytes trimmed from its head so far} */
     json_t *servers;
     char **queue;
     size_t q_head, q_len, q_cap;
     int64_t next_check_ms;
+    int64_t next_prune_ms; /* the image cache's (the real node's workers) */
 
     /* Owned by the one thread that polls the node (watcher or housekeeper). */
     int64_t revision;
@@ -91,7 +97,10 @@ struct st_agent {
     char *token;
     char *data_dir;
     char *az;
+    double cpu_ratio, ram_ratio, disk_ratio; /* allocation ratios, sent with every heartbeat */
     unsigned lease_s, poll_wait_s, check_ms, resync_s, sim_poll_ms, workers, stop_grace_s;
+    size_t console_log_max;
+    unsigned image_max_age_s, image_prune_s;
 
     int stop; /* read with __atomic_load_n: clients poll it */
     pthread_mutex_t lock;
@@ -363,6 +372,10 @@ static void heartbeat(struct agent_node *n, struct st_agent_client *c)
         "{s:O,s:O,s:s,s:{},s:i,s:{s:I},s:b}", "drivers", n->kinds, "capacity", n->capacity,
         "availability_zone", a->az, "labels", "lease_seconds", (int)a->lease_s, "usage",
         "instances", (json_int_t)instances, "simulated", n->simulated);
+    /* Every heartbeat carries the ratios, so a restart with new ones applies them. */
+    json_object_set_new(body, "allocation_ratio",
+                        json_pack("{s:f,s:f,s:f}", "cpu", a->cpu_ratio, "memory", a->ram_ratio,
+                                  "disk", a->disk_ratio));
     st_autofree char *path = st_sprintf("/internal/v1/nodes/%s", n->name);
     st_autoptr(st_err) err = NULL;
     int r = st_agent_client_request(c, "PUT", path, body, 0, NULL, NULL, &err);
@@ -532,7 +545,10 @@ static int node_poll(struct agent_node *n, struct st_agent_client *c, unsigned w
 
 /* ---- reconciling one server ---- */
 
-/* Pushes the console log's tail (≤ 64 KiB, from a line start) when it grew. */
+/* Trims the console log to its cap, then pushes its tail (≤ 64 KiB, from a
+ * line start) when it grew. What a trim drops is counted, so the position
+ * pushed (dropped + size) only grows: a trim alone sends nothing, and a log
+ * that was trimmed and grew back to the same size is still sent. */
 static void push_console(struct agent_node *n, struct st_agent_client *c,
                          const struct st_driver *drv, const char *id)
 {
@@ -541,14 +557,27 @@ static void push_console(struct agent_node *n, struct st_agent_client *c,
     st_autofree char *path = NULL;
     if (drv->console_path(&n->ctx, id, &path, NULL) < 0 || !path)
         return;
+    struct st_container_trim trim;
+    st_autoptr(st_err) terr = NULL;
+    if (st_container_console_trim(path, n->agent->console_log_max, &trim, &terr) < 0)
+        st_log_warn("agent_console_trim_failed", "node=%s server=%s error=\"%s\"", n->name, id,
+                    st_err_msg(terr));
+    else if (trim.dropped)
+        st_log_debug("agent_console_trimmed", "node=%s server=%s dropped=%llu how=%s", n->name, id,
+                     (unsigned long long)trim.dropped, trim.collapsed ? "collapse" : "copy");
     st_autoclose int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0)
         return;
     pthread_mutex_lock(&n->lock);
     json_t *entry = json_object_get(n->servers, id);
+    json_int_t dropped = json_integer_value(json_object_get(entry, "console_dropped"));
+    if (entry && trim.dropped) {
+        dropped += (json_int_t)trim.dropped;
+        json_object_set_new(entry, "console_dropped", json_integer(dropped));
+    }
     json_t *pushed = json_object_get(entry, "console");
-    bool same = !entry || (pushed && json_integer_value(pushed) == (json_int_t)st.st_size);
+    bool same = !entry || (pushed && json_integer_value(pushed) == dropped + st.st_size);
     pthread_mutex_unlock(&n->lock);
     if (same)
         return;
@@ -559,7 +588,7 @@ static void push_console(struct agent_node *n, struct st_agent_client *c,
     if (got < 0)
         return;
     const char *start = buf;
-    if (off > 0) { /* do not begin inside a line (or a UTF-8 sequence) */
+    if (off > 0 || dropped > 0) { /* do not begin inside a line (or a UTF-8 sequence) */
         const char *nl = memchr(buf, '\n', (size_t)got);
         if (nl)
             start = nl + 1;
@@ -577,7 +606,7 @@ static void push_console(struct agent_node *n, struct st_agent_client *c,
     pthread_mutex_lock(&n->lock);
     entry = json_object_get(n->servers, id);
     if (entry)
-        json_object_set_new(entry, "console", json_integer(got + off));
+        json_object_set_new(entry, "console", json_integer(dropped + got + off));
     pthread_mutex_unlock(&n->lock);
 }
 
@@ -783,6 +812,51 @@ static void reconcile_id(struct agent_node *n, struct st_agent_client *c, const 
     pthread_mutex_unlock(&n->lock);
 }
 
+/* ---- the image cache manager ---- */
+
+struct prune_arg {
+    struct agent_node *node;
+    struct st_agent_client *client;
+};
+
+/* Whether Glance still has the image: HEAD of its file (404: gone). */
+static int image_gone(void *userdata, const char *image_id)
+{
+    struct prune_arg *pa = userdata;
+    st_autofree char *url = st_sprintf("/internal/v1/images/%s/file", image_id);
+    st_autoptr(st_err) err = NULL;
+    int r = st_agent_client_request(pa->client, "HEAD", url, NULL, 0, NULL, NULL, &err);
+    if (r == 0)
+        return 0;
+    if (r == -ENOENT)
+        return 1;
+    if (r != -ECANCELED)
+        st_log_debug("agent_image_check_failed", "node=%s image=%s error=\"%s\"", pa->node->name,
+                     image_id, st_err_msg(err));
+    return -1;
+}
+
+/* One pass over the node's cached images (drivers/rootfs.h says which go). */
+static void prune_images(struct agent_node *n, struct st_agent_client *c)
+{
+    struct st_agent *a = n->agent;
+    st_autofree char *images = st_sprintf("%s/images", n->data_dir);
+    st_autofree char *instances = st_sprintf("%s/instances", n->data_dir);
+    struct prune_arg pa = {n, c};
+    struct st_rootfs_prune opts = {
+        .max_age_s = a->image_max_age_s,
+        .now_s = st_time_now_ms() / 1000,
+        .image_gone = image_gone,
+        .userdata = &pa,
+    };
+    unsigned removed = 0;
+    st_autoptr(st_err) err = NULL;
+    if (st_rootfs_image_prune(images, instances, &opts, &removed, &err) < 0)
+        st_log_warn("agent_image_prune_failed", "node=%s error=\"%s\"", n->name, st_err_msg(err));
+    else if (removed)
+        st_log_info("agent_image_prune", "node=%s removed=%u", n->name, removed);
+}
+
 /* ---- threads ---- */
 
 struct worker_arg {
@@ -803,9 +877,18 @@ static void *worker_main(void *arg)
             n->next_check_ms = now + a->check_ms;
             enqueue_all_locked(n);
         }
+        if (now >= n->next_prune_ms) { /* one worker takes it */
+            n->next_prune_ms = now + (int64_t)a->image_prune_s * 1000;
+            pthread_mutex_unlock(&n->lock);
+            prune_images(n, wa.client);
+            pthread_mutex_lock(&n->lock);
+            continue;
+        }
         char *id = dequeue_locked(n);
         if (!id) {
-            struct timespec ts = mono_deadline(n->next_check_ms);
+            int64_t wake =
+                n->next_check_ms < n->next_prune_ms ? n->next_check_ms : n->next_prune_ms;
+            struct timespec ts = mono_deadline(wake);
             pthread_cond_timedwait(&n->cond, &n->lock, &ts);
             continue;
         }
@@ -1028,6 +1111,12 @@ int st_agent_start(const struct st_agent_config *cfg, struct st_agent **ret, str
         return st_err_set(err, -EINVAL, "agent: no data dir");
     if (cfg->sim_nodes > 100000)
         return st_err_set(err, -EINVAL, "sim-nodes %u is more than 100000", cfg->sim_nodes);
+    const double ratios[] = {cfg->cpu_allocation_ratio, cfg->ram_allocation_ratio,
+                             cfg->disk_allocation_ratio};
+    for (size_t i = 0; i < ST_ARRAY_SIZE(ratios); i++)
+        if (!(ratios[i] >= 0 && ratios[i] <= ST_AGENT_MAX_ALLOCATION_RATIO))
+            return st_err_set(err, -EINVAL, "allocation ratio %g is not above 0 and at most %g",
+                              ratios[i], ST_AGENT_MAX_ALLOCATION_RATIO);
 
     st_autoptr(st_agent) a = st_new0(struct st_agent, 1);
     a->t0_ns = st_time_mono_ns();
@@ -1036,6 +1125,12 @@ int st_agent_start(const struct st_agent_config *cfg, struct st_agent **ret, str
     a->controller_url = st_strdup(cfg->controller_url);
     a->data_dir = st_strdup(cfg->data_dir);
     a->az = st_strdup(cfg->availability_zone ? cfg->availability_zone : "nova");
+    a->cpu_ratio = cfg->cpu_allocation_ratio > 0 ? cfg->cpu_allocation_ratio
+                                                 : ST_AGENT_DEFAULT_CPU_ALLOCATION_RATIO;
+    a->ram_ratio = cfg->ram_allocation_ratio > 0 ? cfg->ram_allocation_ratio
+                                                 : ST_AGENT_DEFAULT_RAM_ALLOCATION_RATIO;
+    a->disk_ratio = cfg->disk_allocation_ratio > 0 ? cfg->disk_allocation_ratio
+                                                   : ST_AGENT_DEFAULT_DISK_ALLOCATION_RATIO;
     a->lease_s = cfg->lease_s ? cfg->lease_s : ST_AGENT_DEFAULT_LEASE_S;
     a->poll_wait_s = cfg->poll_wait_s ? cfg->poll_wait_s : 20;
     if (a->poll_wait_s > 60)
@@ -1045,6 +1140,14 @@ int st_agent_start(const struct st_agent_config *cfg, struct st_agent **ret, str
     a->sim_poll_ms = cfg->sim_poll_ms ? cfg->sim_poll_ms : 5000;
     a->workers = cfg->workers ? cfg->workers : 4;
     a->stop_grace_s = cfg->stop_grace_s ? cfg->stop_grace_s : 10;
+    a->console_log_max =
+        cfg->console_log_max ? cfg->console_log_max : ST_AGENT_DEFAULT_CONSOLE_LOG_MAX;
+    a->image_max_age_s = cfg->image_cache_max_age_s ? cfg->image_cache_max_age_s
+                                                    : ST_AGENT_DEFAULT_IMAGE_CACHE_MAX_AGE_S;
+    a->image_prune_s = ST_AGENT_IMAGE_PRUNE_INTERVAL_S;
+    const char *prune_env = getenv(ST_AGENT_IMAGE_PRUNE_INTERVAL_ENV);
+    if (prune_env && atoi(prune_env) > 0)
+        a->image_prune_s = (unsigned)atoi(prune_env);
 
     int r = read_token(cfg->node_token_file ? cfg->node_token_file : "", &a->token, err);
     if (r < 0)

@@ -6,8 +6,9 @@
  * makes each one real through a driver (agent/driver.h): create and start,
  * stop, reboot, destroy, and garbage collection of instances nobody assigns
  * any more. It reports status only when it changed, pushes the console tail
- * when it grew, and is the child subreaper of the processes its drivers
- * leave behind (reaper.h).
+ * when it grew (after trimming the log to its cap), prunes the node's image
+ * cache (drivers/rootfs.h), and is the child subreaper of the processes its
+ * drivers leave behind (reaper.h).
  *
  * What it never does: touch the store, run the controller's rules, or stop
  * an instance because the controller is unreachable (it retries with
@@ -40,6 +41,9 @@ struct st_agent_config {
     const char *drivers;           /* "container,sim"; NULL or "" = probe every built-in
                                       driver except the sim test double */
     unsigned sim_nodes;            /* simulated nodes besides this one */
+    double cpu_allocation_ratio;   /* what every node registers with (capacity × ratio is */
+    double ram_allocation_ratio;   /* what the scheduler admits); 0 = the defaults below, */
+    double disk_allocation_ratio;  /* Nova's initial_*_allocation_ratio */
     const char *availability_zone; /* NULL = "nova" */
     unsigned lease_s;              /* 0 = 30; heartbeats every lease/3 */
     unsigned poll_wait_s;          /* long-poll wait; 0 = 20 (the API caps it at 60) */
@@ -52,9 +56,28 @@ struct st_agent_config {
     const char *vtep;              /* VXLAN source address; NULL = the default route's */
     const char *external_bridge;   /* NULL = "br-ex" (agent/netplan.h) */
     bool no_network;               /* do not program networking (servers with ports fail) */
+    /* An instance's console log is trimmed past this many bytes (drivers/
+     * container.h); 0 = ST_AGENT_DEFAULT_CONSOLE_LOG_MAX. */
+    size_t console_log_max;
+    /* A cached image no instance uses is removed after this many seconds
+     * unused (drivers/rootfs.h); 0 = ST_AGENT_DEFAULT_IMAGE_CACHE_MAX_AGE_S. */
+    unsigned image_cache_max_age_s;
 };
 
 #define ST_AGENT_DEFAULT_LEASE_S 30
+
+#define ST_AGENT_DEFAULT_CPU_ALLOCATION_RATIO  4.0
+#define ST_AGENT_DEFAULT_RAM_ALLOCATION_RATIO  1.0
+#define ST_AGENT_DEFAULT_DISK_ALLOCATION_RATIO 1.0
+#define ST_AGENT_MAX_ALLOCATION_RATIO          1000.0 /* what the controller accepts */
+
+#define ST_AGENT_DEFAULT_CONSOLE_LOG_MAX (1024 * 1024)
+/* As Nova's remove_unused_original_minimum_age_seconds. */
+#define ST_AGENT_DEFAULT_IMAGE_CACHE_MAX_AGE_S 86400
+/* How often the image cache is pruned (Nova: every 2400 s). The environment
+ * variable, for tests only, sets other seconds. */
+#define ST_AGENT_IMAGE_PRUNE_INTERVAL_S   600
+#define ST_AGENT_IMAGE_PRUNE_INTERVAL_ENV "STRATOS_TEST_IMAGE_PRUNE_INTERVAL_S"
 
 struct st_agent;
 

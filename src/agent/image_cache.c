@@ -126,7 +126,9 @@ int st_image_cache_path(struct st_image_cache *c, const char *image_id, const ch
     pthread_mutex_lock(&c->lock);
     int r = 0;
     json_t *known = json_object_get(c->paths, image_id);
-    if (known) {
+    /* A file the image cache's prune removed (drivers/rootfs.h) is fetched
+     * again, under the same name: borrowed paths stay valid. */
+    if (known && access(json_string_value(known), F_OK) == 0) {
         *ret_path = json_string_value(known);
         goto out;
     }
@@ -139,7 +141,8 @@ int st_image_cache_path(struct st_image_cache *c, const char *image_id, const ch
             goto out;
         }
     }
-    json_object_set_new(c->paths, image_id, json_string(path));
+    if (!known)
+        json_object_set_new(c->paths, image_id, json_string(path));
     *ret_path = json_string_value(json_object_get(c->paths, image_id));
 out:
     pthread_mutex_unlock(&c->lock);

@@ -82,6 +82,18 @@ static json_t *render(json_t *node, bool detail)
         "service", "host", json_object_get(node, "name"), "id", json_object_get(node, "id"),
         "disabled_reason");
     json_object_update(out, more);
+    /* The ratios the scheduler admits with, under the names of Nova's
+     * settings (stratosd --cpu-allocation-ratio ...), which the openstack
+     * CLI prints as it prints every field of the hypervisor. */
+    static const char *const ratios[][2] = {{"cpu", "cpu_allocation_ratio"},
+                                            {"memory", "ram_allocation_ratio"},
+                                            {"disk", "disk_allocation_ratio"}};
+    json_t *ratio = json_object_get(node, "allocation_ratio");
+    for (size_t i = 0; i < ST_ARRAY_SIZE(ratios); i++) {
+        json_t *v = json_object_get(ratio, ratios[i][0]);
+        if (json_is_number(v))
+            json_object_set_new(out, ratios[i][1], json_real(json_number_value(v)));
+    }
     return out;
 }
 

@@ -183,9 +183,21 @@ int st_flavor_check_extra_spec(const char *key, const char *value, struct st_err
         int r = st_resource_policy_check_name(value, err);
         return r < 0 ? st_err_prefix(err, r, "extra spec stratos:resource_policy") : 0;
     }
+    /* The container driver's seccomp filter (agent/drivers/seccomp.h): only
+     * an admin's flavor may lift it, never a user's image property. */
+    if (strcmp(key, "stratos:seccomp") == 0) {
+        if (strcmp(value, "runtime/default") != 0 && strcmp(value, "unconfined") != 0)
+            return st_err_set(err, -EINVAL,
+                              "extra spec stratos:seccomp: '%s' is neither 'runtime/default' nor "
+                              "'unconfined'",
+                              value);
+        return 0;
+    }
     if (strncmp(key, "stratos:", 8) == 0)
         return st_err_set(err, -EINVAL,
-                          "unknown extra spec %s (stratos reads stratos:resource_policy)", key);
+                          "unknown extra spec %s (stratos reads stratos:resource_policy and "
+                          "stratos:seccomp)",
+                          key);
     return 0;
 }
 

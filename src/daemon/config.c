@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <libfyaml.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +34,14 @@ enum opt_id {
     OPT_NODE_TOKEN_FILE,
     OPT_DRIVERS,
     OPT_SIM_NODES,
+    OPT_CPU_ALLOCATION_RATIO,
+    OPT_RAM_ALLOCATION_RATIO,
+    OPT_DISK_ALLOCATION_RATIO,
     OPT_VTEP,
     OPT_EXTERNAL_BRIDGE,
     OPT_NO_NETWORK,
+    OPT_CONSOLE_LOG_MAX,
+    OPT_IMAGE_CACHE_MAX_AGE,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -60,9 +66,14 @@ static const struct option long_options[] = {
     {"node-token-file", required_argument, NULL, OPT_NODE_TOKEN_FILE},
     {"drivers", required_argument, NULL, OPT_DRIVERS},
     {"sim-nodes", required_argument, NULL, OPT_SIM_NODES},
+    {"cpu-allocation-ratio", required_argument, NULL, OPT_CPU_ALLOCATION_RATIO},
+    {"ram-allocation-ratio", required_argument, NULL, OPT_RAM_ALLOCATION_RATIO},
+    {"disk-allocation-ratio", required_argument, NULL, OPT_DISK_ALLOCATION_RATIO},
     {"vtep", required_argument, NULL, OPT_VTEP},
     {"external-bridge", required_argument, NULL, OPT_EXTERNAL_BRIDGE},
     {"no-network", no_argument, NULL, OPT_NO_NETWORK},
+    {"console-log-max", required_argument, NULL, OPT_CONSOLE_LOG_MAX},
+    {"image-cache-max-age", required_argument, NULL, OPT_IMAGE_CACHE_MAX_AGE},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -99,11 +110,26 @@ void st_daemon_usage(FILE *f)
           "                       sim, the simulated test double, only when named)\n"
           "  --sim-nodes N        agent: also register N simulated nodes NAME-sim-0001...\n"
           "                       (scale tests; they run nothing)\n"
+          "  --cpu-allocation-ratio R\n"
+          "                       agent: vCPUs the scheduler admits per core (default 4.0)\n"
+          "  --ram-allocation-ratio R\n"
+          "                       agent: memory admitted per MiB (default 1.0; servers reserve\n"
+          "                       their memory, and reservations never exceed 1.0)\n"
+          "  --disk-allocation-ratio R\n"
+          "                       agent: disk admitted per GiB (default 1.0); each ratio is\n"
+          "                       above 0 and at most 1000, sent with every heartbeat\n"
           "  --vtep ADDR          agent: VXLAN source address (default: the address of the\n"
           "                       interface holding the default route)\n"
           "  --external-bridge BR agent: the bridge of the external network (floating IPs,\n"
           "                       router gateways; default br-ex, created if missing)\n"
           "  --no-network         agent: do not program networking\n"
+          "  --console-log-max SIZE\n"
+          "                       agent: bound of a server's console log on the node: past\n"
+          "                       SIZE/2 it is cut to its newest SIZE/4 (default 1MiB, at\n"
+          "                       least 16KiB)\n"
+          "  --image-cache-max-age SECONDS\n"
+          "                       agent: a cached image no server on the node uses is removed\n"
+          "                       after SECONDS unused, or once Glance deleted it (default 86400)\n"
           "  (role agent has no cloud API: --listen serves /healthz, /version and / only)\n"
           "  --help, --version\n",
           f);
@@ -169,6 +195,20 @@ static int parse_uint(const char *name, const char *s, unsigned max, unsigned *r
     if (end == s || *end || errno || v > max || s[0] == '-')
         return st_err_set(err, -EINVAL, "invalid %s '%s': expected 0-%u", name, s, max);
     *ret = (unsigned)v;
+    return 0;
+}
+
+/* An allocation ratio: a finite number above 0, at most what the
+ * controller accepts from a node (compute/node.c). */
+static int parse_ratio(const char *name, const char *s, double *ret, struct st_err **err)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno || !isfinite(v) || v <= 0 || v > ST_DAEMON_ALLOCATION_RATIO_MAX)
+        return st_err_set(err, -EINVAL, "invalid %s '%s': expected a number above 0, at most %d",
+                          name, s, ST_DAEMON_ALLOCATION_RATIO_MAX);
+    *ret = v;
     return 0;
 }
 
@@ -247,6 +287,12 @@ static int apply(struct st_daemon_config *cfg, int id, const char *value, struct
         return 0;
     case OPT_SIM_NODES:
         return parse_uint("sim-nodes", value, 100000, &cfg->sim_nodes, err);
+    case OPT_CPU_ALLOCATION_RATIO:
+        return parse_ratio("cpu-allocation-ratio", value, &cfg->cpu_allocation_ratio, err);
+    case OPT_RAM_ALLOCATION_RATIO:
+        return parse_ratio("ram-allocation-ratio", value, &cfg->ram_allocation_ratio, err);
+    case OPT_DISK_ALLOCATION_RATIO:
+        return parse_ratio("disk-allocation-ratio", value, &cfg->disk_allocation_ratio, err);
     case OPT_VTEP:
         set_str(&cfg->vtep, value);
         return 0;
@@ -257,6 +303,19 @@ static int apply(struct st_daemon_config *cfg, int id, const char *value, struct
         cfg->no_network =
             !value || !value[0] || strcmp(value, "true") == 0 || strcmp(value, "yes") == 0;
         return 0;
+    case OPT_CONSOLE_LOG_MAX:
+        if ((r = st_daemon_parse_size(value, &cfg->console_log_max, err)) < 0)
+            return r;
+        if (cfg->console_log_max < ST_DAEMON_CONSOLE_LOG_MIN)
+            return st_err_set(err, -EINVAL, "console-log-max must be at least 16KiB, not '%s'",
+                              value);
+        return 0;
+    case OPT_IMAGE_CACHE_MAX_AGE:
+        r = parse_uint("image-cache-max-age", value, 10 * 366 * 24 * 3600,
+                       &cfg->image_cache_max_age_s, err);
+        if (r == 0 && cfg->image_cache_max_age_s == 0)
+            return st_err_set(err, -EINVAL, "image-cache-max-age must be at least 1 second");
+        return r;
     case OPT_TOKEN_TTL:
         r = parse_uint("token-ttl", value, 366 * 24 * 3600, &cfg->token_ttl_s, err);
         if (r == 0 && cfg->token_ttl_s == 0)

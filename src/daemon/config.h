@@ -43,16 +43,30 @@ struct st_daemon_config {
     char *node_token_file; /* --node-token-file; default <data-dir>/node-token */
     char *drivers;         /* --drivers "container,sim"; NULL = probe */
     unsigned sim_nodes;    /* --sim-nodes N: simulated nodes for scale tests */
+    /* --cpu-allocation-ratio, --ram-allocation-ratio, --disk-allocation-ratio:
+     * what the agent registers its node(s) with; 0 = Nova's defaults */
+    double cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio;
     char *vtep;            /* --vtep: VXLAN source address; NULL = the default route's */
     char *external_bridge; /* --external-bridge; NULL = br-ex */
     bool no_network;       /* --no-network */
     char **import_images;  /* init: "NAME=PATH[:container_format]", --import-image (repeatable) */
     size_t n_import_images;
+    /* --console-log-max: an instance's console log is trimmed past it; 0 =
+     * the agent's default (1 MiB) */
+    size_t console_log_max;
+    /* --image-cache-max-age: an unused cached image goes after it; 0 = the
+     * agent's default (86400) */
+    unsigned image_cache_max_age_s;
 };
 
 #define ST_DAEMON_DEFAULT_LISTEN "127.0.0.1:8080"
 #define ST_DAEMON_DEFAULT_CONFIG "/etc/stratos/stratosd.yaml"
 #define ST_DAEMON_ROOT_DATA_DIR  "/var/lib/stratos"
+/* The largest allocation ratio, as the controller accepts from a node. */
+#define ST_DAEMON_ALLOCATION_RATIO_MAX 1000
+
+/* Below this a console log would hold less than the API shows. */
+#define ST_DAEMON_CONSOLE_LOG_MIN (16 * 1024)
 
 /* Parses argv (command word first: "init", "run" or none) and the config
  * file into *cfg. -EINVAL with a message naming the flag or key on error. */

@@ -62,9 +62,14 @@ static int start_agent(const struct st_daemon_config *cfg, const char *controlle
         .data_dir = dir,
         .drivers = cfg->drivers,
         .sim_nodes = cfg->sim_nodes,
+        .cpu_allocation_ratio = cfg->cpu_allocation_ratio,
+        .ram_allocation_ratio = cfg->ram_allocation_ratio,
+        .disk_allocation_ratio = cfg->disk_allocation_ratio,
         .vtep = cfg->vtep,
         .external_bridge = cfg->external_bridge,
         .no_network = cfg->no_network,
+        .console_log_max = cfg->console_log_max,
+        .image_cache_max_age_s = cfg->image_cache_max_age_s,
     };
     int r = st_agent_start(&acfg, ret, err);
     return r < 0 ? st_err_prefix(err, r, "starting the node agent") : 0;

@@ -7,6 +7,7 @@
  * ERROR with a fault, a controller that is down, simulated nodes. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -478,7 +479,7 @@ struct fake {
     json_t *nodes;    /* name → last PUT body */
     json_t *consoles; /* id → text */
     json_t *images;   /* id → content */
-    unsigned long status_puts, node_puts, lists, full_lists;
+    unsigned long status_puts, node_puts, lists, full_lists, image_heads;
     int gone_once; /* answer the next incremental list with 410 */
     bool gone_served, relisted_after_gone;
     int conns[64]; /* open connections (-1: free slot), shut down by fake_stop */
@@ -662,6 +663,17 @@ static void handle(struct fake *f, int fd, const char *method, const char *path,
         json_object_set_new(f->consoles, name, json_stringn(body, len));
         pthread_mutex_unlock(&f->lock);
         respond(fd, 204, "application/json", "", 0);
+        return;
+    }
+    if (match(path, "/internal/v1/images/", "/file", name) && strcmp(method, "HEAD") == 0) {
+        bool have = json_object_get(f->images, name) != NULL;
+        f->image_heads++;
+        pthread_mutex_unlock(&f->lock);
+        char head[128]; /* no body: a HEAD answer */
+        int n = snprintf(head, sizeof(head), "HTTP/1.1 %d X\r\nContent-Length: 0\r\n\r\n",
+                         have ? 200 : 404);
+        if (write(fd, head, (size_t)n) < 0)
+            return;
         return;
     }
     if (match(path, "/internal/v1/images/", "/file", name) && strcmp(method, "GET") == 0) {
@@ -909,7 +921,14 @@ static void env_clear(struct agent_env *e)
     free(e->url);
 }
 
-static struct st_agent *agent_start(struct agent_env *e, const char *node, unsigned sim_nodes)
+/* Settings beyond the defaults agent_start gives (0: the agent's). */
+struct agent_extra {
+    size_t console_log_max;
+    unsigned image_cache_max_age_s;
+};
+
+static struct st_agent *agent_start_extra(struct agent_env *e, const char *node, unsigned sim_nodes,
+                                          const struct agent_extra *x)
 {
     struct st_agent_config cfg = {
         .controller_url = e->url,
@@ -925,6 +944,8 @@ static struct st_agent *agent_start(struct agent_env *e, const char *node, unsig
         .sim_poll_ms = 200,
         .workers = 2,
         .stop_grace_s = 1,
+        .console_log_max = x ? x->console_log_max : 0,
+        .image_cache_max_age_s = x ? x->image_cache_max_age_s : 0,
     };
     struct st_agent *a = NULL;
     st_autoptr(st_err) err = NULL;
@@ -933,6 +954,11 @@ static struct st_agent *agent_start(struct agent_env *e, const char *node, unsig
         fprintf(stderr, "st_agent_start: %s\n", st_err_msg(err));
     assert_int_equal(r, 0);
     return a;
+}
+
+static struct st_agent *agent_start(struct agent_env *e, const char *node, unsigned sim_nodes)
+{
+    return agent_start_extra(e, node, sim_nodes, NULL);
 }
 
 static bool wait_registered(struct st_agent *a, unsigned n, int timeout_ms)
@@ -1183,6 +1209,154 @@ static void test_agent_controller_down(void **state)
     env_clear(&e);
 }
 
+/* The console log is trimmed to the cap on the agent's checks; the newest
+ * lines reach the controller, from a line start, and a trim alone sends
+ * nothing again. */
+static void test_agent_console_trim(void **state)
+{
+    (void)state;
+    struct agent_env e = {0};
+    env_init(&e);
+    fake_add_server(e.f, S1, "node-a", NULL, "container");
+    const struct agent_extra x = {.console_log_max = 16 * 1024};
+    struct st_agent *a = agent_start_extra(&e, "node-a", 0, &x);
+    assert_true(wait_state(e.f, S1, "ACTIVE", 3000));
+    st_autofree char *log = st_sprintf("%s/instances/%s/console.log", e.data_dir, S1);
+
+    /* 40 KiB at once, then more while the agent trims */
+    for (int round = 0; round < 4; round++) {
+        FILE *f = fopen(log, "ae");
+        assert_non_null(f);
+        for (int i = 0; i < 640; i++)
+            fprintf(f, "line %06d %051d\n", round * 640 + i, 0);
+        fclose(f);
+        sleep_ms(150);
+    }
+    const char *last = "line 002559 ";
+    bool arrived = false;
+    for (int i = 0; i < 150 && !arrived; i++) {
+        pthread_mutex_lock(&e.f->lock);
+        const char *text = json_string_value(json_object_get(e.f->consoles, S1));
+        arrived = text && strstr(text, last);
+        pthread_mutex_unlock(&e.f->lock);
+        if (!arrived)
+            sleep_ms(20);
+    }
+    assert_true(arrived);
+    struct stat st;
+    assert_int_equal(stat(log, &st), 0);
+    assert_true(st.st_size <= 16 * 1024);
+    pthread_mutex_lock(&e.f->lock);
+    st_autofree char *pushed = st_strdup(json_string_value(json_object_get(e.f->consoles, S1)));
+    pthread_mutex_unlock(&e.f->lock);
+    /* what arrived is the file's content from a line start: whole lines,
+     * consecutive, ending with the newest */
+    assert_memory_equal(pushed, "line ", 5);
+    assert_int_equal(strlen(pushed) % 64, 0);
+    int prev = -1;
+    for (const char *p = pushed; *p; p += 64) {
+        int v = atoi(p + 5);
+        if (prev >= 0)
+            assert_int_equal(v, prev + 1);
+        prev = v;
+    }
+    assert_int_equal(prev, 2559);
+
+    /* quiet: checks come and go, nothing is pushed again */
+    struct st_agent_stats s0, s1;
+    st_agent_get_stats(a, &s0);
+    sleep_ms(600);
+    st_agent_get_stats(a, &s1);
+    assert_int_equal(s1.console_pushes, s0.console_pushes);
+
+    /* one more line: pushed, though the file is smaller than it once was */
+    FILE *f = fopen(log, "ae");
+    assert_non_null(f);
+    fprintf(f, "line %06d %051d\n", 2560, 0);
+    fclose(f);
+    arrived = false;
+    for (int i = 0; i < 150 && !arrived; i++) {
+        pthread_mutex_lock(&e.f->lock);
+        const char *text = json_string_value(json_object_get(e.f->consoles, S1));
+        arrived = text && strstr(text, "line 002560 ");
+        pthread_mutex_unlock(&e.f->lock);
+        if (!arrived)
+            sleep_ms(20);
+    }
+    assert_true(arrived);
+    st_agent_stop(a);
+    env_clear(&e);
+}
+
+static void make_image(const char *images, const char *id, int64_t mtime)
+{
+    st_autofree char *root = st_sprintf("%s/%s/rootfs/etc", images, id);
+    assert_int_equal(st_mkdir_p(root, 0700, NULL), 0);
+    st_autofree char *dir = st_sprintf("%s/%s", images, id);
+    st_autofree char *blob = st_sprintf("%s/%s.blob", images, id);
+    write_text(blob, "tarball");
+    struct timespec ts[2] = {{.tv_sec = mtime}, {.tv_sec = mtime}};
+    assert_int_equal(utimensat(AT_FDCWD, dir, ts, 0), 0);
+    assert_int_equal(utimensat(AT_FDCWD, blob, ts, 0), 0);
+}
+
+static bool image_there(const char *images, const char *id)
+{
+    st_autofree char *dir = st_sprintf("%s/%s", images, id);
+    st_autofree char *blob = st_sprintf("%s/%s.blob", images, id);
+    return access(dir, F_OK) == 0 || access(blob, F_OK) == 0;
+}
+
+/* The agent's image cache manager: on its periodic pass, an image unused
+ * for longer than the max age goes, one deleted from Glance goes at once,
+ * one an instance records stays however old. */
+static void test_agent_image_prune(void **state)
+{
+    (void)state;
+    struct agent_env e = {0};
+    env_init(&e);
+    st_autofree char *images = st_sprintf("%s/images", e.data_dir);
+    int64_t now = time(NULL);
+    make_image(images, "img-old", now - 7200);
+    make_image(images, "img-deleted", now);
+    make_image(images, "img-kept", now);
+    make_image(images, "img-used", now - 7200);
+    st_autofree char *inst = st_sprintf("%s/instances/i-1", e.data_dir);
+    assert_int_equal(st_mkdir_p(inst, 0700, NULL), 0);
+    st_autofree char *record = st_sprintf("%s/image", inst);
+    write_text(record, "img-used\n");
+    json_object_set_new(e.f->images, "img-kept", json_string("x"));
+    json_object_set_new(e.f->images, "img-used", json_string("x"));
+
+    setenv(ST_AGENT_IMAGE_PRUNE_INTERVAL_ENV, "1", 1);
+    const struct agent_extra x = {.image_cache_max_age_s = 3600};
+    struct st_agent *a = agent_start_extra(&e, "node-a", 0, &x);
+    unsetenv(ST_AGENT_IMAGE_PRUNE_INTERVAL_ENV);
+    for (int i = 0;
+         i < 150 && (image_there(images, "img-old") || image_there(images, "img-deleted")); i++)
+        sleep_ms(20);
+    assert_false(image_there(images, "img-old"));
+    assert_false(image_there(images, "img-deleted"));
+    assert_true(image_there(images, "img-kept"));
+    assert_true(image_there(images, "img-used"));
+    pthread_mutex_lock(&e.f->lock);
+    assert_true(e.f->image_heads > 0);
+    pthread_mutex_unlock(&e.f->lock);
+
+    /* The instance goes: its image ages from the last pass that saw it in
+     * use, so it stays (3600 s max age); deleted from Glance, it goes. */
+    rm_rf(inst);
+    pthread_mutex_lock(&e.f->lock);
+    json_object_del(e.f->images, "img-used");
+    pthread_mutex_unlock(&e.f->lock);
+    for (int i = 0; i < 150 && image_there(images, "img-used"); i++)
+        sleep_ms(20);
+    assert_false(image_there(images, "img-used"));
+    assert_true(image_there(images, "img-kept"));
+    st_agent_stop(a);
+    env_clear(&e);
+}
+
 static void test_agent_sim_nodes(void **state)
 {
     (void)state;
@@ -1307,6 +1481,13 @@ static void test_image_cache(void **state)
     const char *again = NULL;
     assert_int_equal(st_image_cache_path(cache, "img-ok", &again, NULL), 0);
     assert_ptr_equal(again, path);
+    /* removed by the image cache's prune (drivers/rootfs.h): fetched again,
+     * under the same name (the borrowed path stays valid) */
+    json_object_set_new(f->images, "img-ok", json_string("hello"));
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(st_image_cache_path(cache, "img-ok", &again, NULL), 0);
+    assert_ptr_equal(again, path);
+    assert_int_equal(access(path, F_OK), 0);
 
     st_image_cache_expect(cache, "img-bad", "5d41402abc4b2a76b9719d911017c592");
     st_autoptr(st_err) e1 = NULL;
@@ -1349,6 +1530,8 @@ int main(void)
         cmocka_unit_test(test_agent_failures),
         cmocka_unit_test(test_agent_controller_down),
         cmocka_unit_test(test_agent_sim_nodes),
+        cmocka_unit_test(test_agent_console_trim),
+        cmocka_unit_test(test_agent_image_prune),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

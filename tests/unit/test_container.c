@@ -12,7 +12,10 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/magic.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -21,19 +24,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <openssl/evp.h>
 
 #include "agent/drivers/cgroup.h"
 #include "agent/drivers/container.h"
 #include "agent/drivers/oci.h"
 #include "agent/drivers/proc.h"
 #include "agent/drivers/rootfs.h"
+#include "agent/drivers/seccomp.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/files.h"
@@ -134,6 +147,7 @@ static json_t *golden_config(enum st_cgroup_layout layout)
         .args = args,
         .limits = &golden_limits,
         .layout = layout,
+        .arch = "x86_64", /* the golden file is the same on every build machine */
     };
     json_t *config = NULL;
     st_autoptr(st_err) err = NULL;
@@ -145,6 +159,13 @@ static void test_oci_golden(void **state)
 {
     (void)state;
     st_autoptr(json_t) config = golden_config(ST_CGROUP_HYBRID);
+    /* The compiled seccomp program depends on libseccomp's version and on the
+     * build machine (its architecture is always in, as under crun): the
+     * golden file holds a placeholder; test_seccomp_bpf_* check the value. */
+    json_t *annotations = json_object_get(config, "annotations");
+    assert_non_null(json_object_get(annotations, "run.oci.seccomp_bpf_data"));
+    json_object_set_new(annotations, "run.oci.seccomp_bpf_data",
+                        json_string("<base64 of linux.seccomp compiled by libseccomp>"));
     st_autofree char *text = st_json_dumps_pretty(config);
     st_autofree char *src = source_dir();
     st_autofree char *golden = st_sprintf("%s/tests/data/oci-config.golden.json", src);
@@ -496,15 +517,16 @@ static void test_unpack_compressions(void **state)
     st_autofree char *tar = st_sprintf("%s/gzip.tar.gz", tmp);
     st_autofree char *rootfs = NULL, *again = NULL;
     st_autoptr(st_err) err = NULL;
-    assert_int_equal(st_rootfs_image_get(images, "img-1", tar, &rootfs, &err), 0);
+    assert_int_equal(st_rootfs_image_get(images, "img-1", tar, NULL, &rootfs, &err), 0);
     check_tree(rootfs);
     struct stat a, b;
     assert_int_equal(stat(rootfs, &a), 0);
-    assert_int_equal(st_rootfs_image_get(images, "img-1", "/nonexistent.tar", &again, &err), 0);
+    assert_int_equal(st_rootfs_image_get(images, "img-1", "/nonexistent.tar", NULL, &again, &err),
+                     0);
     assert_int_equal(stat(again, &b), 0);
     assert_int_equal(a.st_ino, b.st_ino);
     st_autofree char *bad = NULL;
-    assert_int_equal(st_rootfs_image_get(images, "../x", tar, &bad, &err), -EINVAL);
+    assert_int_equal(st_rootfs_image_get(images, "../x", tar, NULL, &bad, &err), -EINVAL);
 }
 
 struct cache_job {
@@ -517,7 +539,7 @@ static void *cache_worker(void *arg)
 {
     struct cache_job *j = arg;
     st_autoptr(st_err) err = NULL;
-    j->r = st_rootfs_image_get(j->images, "shared", j->tar, &j->rootfs, &err);
+    j->r = st_rootfs_image_get(j->images, "shared", j->tar, NULL, &j->rootfs, &err);
     return NULL;
 }
 
@@ -545,6 +567,486 @@ static void test_image_cache_concurrent(void **state)
         free(jobs[i].rootfs);
     st_autofree char *leftover = st_sprintf("%s/shared/rootfs.tmp", images);
     assert_int_equal(access(leftover, F_OK), -1);
+}
+
+/* ------------------------------------------------------ the console bound */
+
+/* n lines "line 000042 xxxx...\n" of 64 bytes each, numbered from first. */
+static void append_lines(const char *path, int first, int n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    char line[96];
+    for (int i = first; i < first + n; i++) {
+        snprintf(line, sizeof(line), "line %06d %051d\n", i, 0);
+        assert_int_equal(write(fd, line, 64), 64);
+    }
+    close(fd);
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/* Whether the file system under dir collapses ranges (ext4, xfs: yes). */
+static bool fs_collapses(const char *dir)
+{
+    st_autofree char *probe = st_sprintf("%s/collapse-probe", dir);
+    int fd = open(probe, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    static char block[65536];
+    assert_int_equal(write(fd, block, sizeof(block)), (ssize_t)sizeof(block));
+    bool ok = fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 0, 4096) == 0 ||
+              fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 0, 16384) == 0;
+    close(fd);
+    unlink(probe);
+    return ok;
+}
+
+/* The lines of text are consecutive numbers ending at last (the first line
+ * may be cut); with gaps_ok, only increasing (a copy may lose an append). */
+static void check_lines(const char *text, int last, bool gaps_ok)
+{
+    const char *p = strchr(text, '\n');
+    assert_non_null(p);
+    p++;
+    int prev = -1, n = 0;
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        assert_non_null(eol);
+        assert_int_equal(eol - p, 63);
+        assert_memory_equal(p, "line ", 5);
+        int v = atoi(p + 5);
+        if (prev >= 0 && !gaps_ok)
+            assert_int_equal(v, prev + 1);
+        if (prev >= 0)
+            assert_true(v > prev);
+        prev = v;
+        n++;
+        p = eol + 1;
+    }
+    assert_true(n > 0);
+    assert_int_equal(prev, last);
+}
+
+static void check_trim(const char *dir, bool collapses)
+{
+    st_autofree char *log = st_sprintf("%s/console.log", dir);
+    const uint64_t max = 64 * 1024;
+    struct st_container_trim t;
+    st_autoptr(st_err) err = NULL;
+
+    /* No log yet: nothing to do. */
+    assert_int_equal(st_container_console_trim(log, max, &t, &err), 0);
+    assert_int_equal(t.dropped, 0);
+
+    /* Exactly at half the cap: kept whole. */
+    append_lines(log, 0, 512);
+    assert_int_equal(file_size(log), (off_t)(max / 2));
+    assert_int_equal(st_container_console_trim(log, max, &t, &err), 0);
+    assert_int_equal(t.dropped, 0);
+    assert_int_equal(file_size(log), (off_t)(max / 2));
+
+    /* One line past it: the head goes, the newest quarter (or so) stays. */
+    append_lines(log, 512, 1);
+    st_autofree char *before = read_text(log);
+    off_t size = file_size(log);
+    assert_int_equal(st_container_console_trim(log, max, &t, &err), 0);
+    assert_true(t.dropped > 0);
+    assert_int_equal(t.collapsed, collapses);
+    off_t after = file_size(log);
+    /* offsets: what went plus what stays is what there was */
+    assert_int_equal((off_t)t.dropped + after, size);
+    assert_true(after >= (off_t)(max / 4) - 4096 && after <= (off_t)(max / 4) + 4096);
+    if (collapses)
+        assert_int_equal(t.dropped % 4096, 0);
+    else
+        assert_int_equal(t.dropped % 64, 0); /* the copy starts at a line */
+    st_autofree char *text = read_text(log);
+    assert_memory_equal(text, before + t.dropped, (size_t)after); /* the newest bytes, intact */
+    check_lines(text, 512, false);
+
+    /* Within the cap again: nothing more. */
+    assert_int_equal(st_container_console_trim(log, max, &t, &err), 0);
+    assert_int_equal(t.dropped, 0);
+
+    /* A cap smaller than a block: no whole block to collapse, so a copy,
+     * from the next line start (the newest 100 bytes begin mid-line). */
+    st_autofree char *small = st_sprintf("%s/small.log", dir);
+    append_lines(small, 0, 5);
+    assert_int_equal(st_container_console_trim(small, 400, &t, &err), 0);
+    assert_false(t.collapsed);
+    assert_int_equal(t.dropped, 256);
+    st_autofree char *small_text = read_text(small);
+    assert_int_equal(strlen(small_text), 64);
+    assert_memory_equal(small_text, "line 000004 ", 12);
+
+    /* Not a regular file: refused. */
+    st_autoptr(st_err) e2 = NULL;
+    assert_true(st_container_console_trim(dir, max, &t, &e2) < 0);
+}
+
+static void test_console_trim(void **state)
+{
+    const char *tmp = *state;
+    bool collapses = fs_collapses(tmp);
+    if (!collapses)
+        printf("note: %s cannot collapse ranges; only the copy is tested there\n", tmp);
+    check_trim(tmp, collapses);
+}
+
+/* tmpfs has no FALLOC_FL_COLLAPSE_RANGE: the copy fallback. */
+static void test_console_trim_tmpfs(void **state)
+{
+    (void)state;
+    struct statfs sfs;
+    if (statfs("/dev/shm", &sfs) < 0 || sfs.f_type != TMPFS_MAGIC) {
+        printf("SKIP: /dev/shm is not a tmpfs\n");
+        skip();
+    }
+    char dir[] = "/dev/shm/st-console-test-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    assert_false(fs_collapses(dir));
+    check_trim(dir, false);
+    rm_tree(dir);
+}
+
+struct writer {
+    const char *path;
+    int lines;
+};
+
+/* As a container writes its console: one O_APPEND descriptor, many writes. */
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+    int fd = open(w->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    char line[96];
+    for (int i = 0; i < w->lines; i++) {
+        snprintf(line, sizeof(line), "line %06d %051d\n", i, 0);
+        assert_int_equal(write(fd, line, 64), 64);
+        if (i % 256 == 0)
+            sched_yield();
+    }
+    close(fd);
+    return NULL;
+}
+
+/* Trims while a writer appends: with a collapse nothing is lost or torn;
+ * with the copy an append may be lost (the documented window), never torn. */
+static void check_trim_concurrent(const char *dir, bool collapses)
+{
+    st_autofree char *log = st_sprintf("%s/console.log", dir);
+    struct writer w = {.path = log, .lines = 40000};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, writer_main, &w), 0);
+    unsigned trims = 0;
+    uint64_t dropped = 0;
+    for (int i = 0; i < 2000 && (trims < 20 || i < 50); i++) {
+        struct st_container_trim tr;
+        st_autoptr(st_err) err = NULL;
+        assert_int_equal(st_container_console_trim(log, 32 * 1024, &tr, &err), 0);
+        trims += tr.dropped > 0;
+        dropped += tr.dropped;
+        usleep(200);
+    }
+    pthread_join(t, NULL);
+    append_lines(log, w.lines, 1);
+    st_autofree char *text = read_text(log);
+    check_lines(text, w.lines, !collapses);
+    if (collapses) /* not a byte lost: dropped + size is all that was written */
+        assert_int_equal(dropped + (uint64_t)file_size(log), (uint64_t)(w.lines + 1) * 64);
+    assert_true(trims > 0);
+}
+
+static void test_console_trim_concurrent(void **state)
+{
+    const char *tmp = *state;
+    check_trim_concurrent(tmp, fs_collapses(tmp));
+    struct statfs sfs;
+    if (statfs("/dev/shm", &sfs) == 0 && sfs.f_type == TMPFS_MAGIC) {
+        char dir[] = "/dev/shm/st-console-test-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        check_trim_concurrent(dir, false);
+        rm_tree(dir);
+    }
+}
+
+/* ------------------------------------------------------ image cache prune */
+
+static void test_prune_due(void **state)
+{
+    (void)state;
+    const int64_t now = 1000000, day = 86400;
+    /* in use: never, whatever its age or Glance says */
+    assert_false(st_rootfs_prune_due(true, -1, now - 10 * day, now, day));
+    assert_false(st_rootfs_prune_due(true, 1, now - 10 * day, now, day));
+    /* unused: after the max age, not at it */
+    assert_false(st_rootfs_prune_due(false, -1, now - day, now, day));
+    assert_true(st_rootfs_prune_due(false, -1, now - day - 1, now, day));
+    assert_true(st_rootfs_prune_due(false, 0, now - day - 1, now, day));
+    /* unused and deleted from Glance: at once */
+    assert_true(st_rootfs_prune_due(false, 1, now, now, day));
+    assert_false(st_rootfs_prune_due(false, 0, now, now, day));
+    /* a clock that went back: not old */
+    assert_false(st_rootfs_prune_due(false, -1, now + 100, now, day));
+}
+
+static void set_mtime(const char *path, int64_t t)
+{
+    struct timespec ts[2] = {{.tv_sec = t}, {.tv_sec = t}};
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW), 0);
+}
+
+static int64_t mtime_of(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0 ? (int64_t)st.st_mtim.tv_sec : -1;
+}
+
+/* images/<id>/rootfs (with a file) and/or images/<id>.blob, unused since t. */
+static void fake_image(const char *images, const char *id, bool unpacked, bool blob, int64_t t)
+{
+    st_autofree char *dir = st_sprintf("%s/%s", images, id);
+    if (unpacked) {
+        st_autofree char *etc = st_sprintf("%s/rootfs/etc", dir);
+        st_autoptr(st_err) e = NULL;
+        assert_int_equal(st_mkdir_p(etc, 0755, &e), 0);
+        st_autofree char *f = st_sprintf("%s/os-release", etc);
+        write_text(f, "ID=test\n", 0644);
+        set_mtime(dir, t);
+    }
+    if (blob) {
+        st_autofree char *b = st_sprintf("%s/%s.blob", images, id);
+        write_text(b, "tarball", 0600);
+        set_mtime(b, t);
+    }
+}
+
+static bool image_present(const char *images, const char *id)
+{
+    st_autofree char *dir = st_sprintf("%s/%s", images, id);
+    st_autofree char *b = st_sprintf("%s/%s.blob", images, id);
+    return access(dir, F_OK) == 0 || access(b, F_OK) == 0;
+}
+
+struct gone_calls {
+    json_t *asked; /* ids asked about */
+};
+
+static int fake_gone(void *userdata, const char *image_id)
+{
+    struct gone_calls *g = userdata;
+    json_object_set_new(g->asked, image_id, json_true());
+    if (strcmp(image_id, "img-deleted") == 0)
+        return 1;
+    if (strcmp(image_id, "img-unknown") == 0)
+        return -1;
+    return 0;
+}
+
+static void test_image_prune(void **state)
+{
+    const char *tmp = *state;
+    st_autofree char *images = st_sprintf("%s/images", tmp);
+    st_autofree char *instances = st_sprintf("%s/instances", tmp);
+    st_autoptr(st_err) err = NULL;
+    assert_int_equal(st_mkdir_p(images, 0700, &err), 0);
+    int64_t now = time(NULL), old = now - 3 * 86400;
+
+    fake_image(images, "img-used", true, true, old);     /* an instance's: stays, touched */
+    fake_image(images, "img-stopped", true, false, old); /* a stopped instance's: stays */
+    fake_image(images, "img-old", true, true, old);      /* unused for 3 days: goes */
+    fake_image(images, "img-blob", false, true, old);    /* a download never unpacked: goes */
+    fake_image(images, "img-new", true, true, now - 60); /* unused for a minute: stays */
+    fake_image(images, "img-deleted", true, true, now);  /* gone from Glance: goes at once */
+    fake_image(images, "img-unknown", true, false, now); /* Glance unreachable: stays */
+    /* instances: two with records, one being created (no record, no bundle
+     * yet: it takes the image's lock before it mounts anything), and one
+     * that is not a container (the sim driver's) */
+    const char *inst[][2] = {{"i-running", "img-used"},
+                             {"i-stopped", "img-stopped"},
+                             {"i-creating", NULL},
+                             {"i-sim", NULL}};
+    for (size_t i = 0; i < ST_ARRAY_SIZE(inst); i++) {
+        st_autofree char *d = st_sprintf("%s/%s", instances, inst[i][0]);
+        assert_int_equal(st_mkdir_p(d, 0700, &err), 0);
+        if (inst[i][1]) {
+            st_autofree char *rec = st_sprintf("%s/" ST_ROOTFS_IMAGE_RECORD, d);
+            st_autofree char *text = st_sprintf("%s\n", inst[i][1]);
+            write_text(rec, text, 0600);
+        }
+    }
+    /* a crashed prune's leftover */
+    st_autofree char *trash = st_sprintf("%s/.trash-img-x/etc", images);
+    assert_int_equal(st_mkdir_p(trash, 0700, &err), 0);
+
+    struct gone_calls g = {.asked = json_object()};
+    struct st_rootfs_prune opts = {
+        .max_age_s = 86400, .now_s = now, .image_gone = fake_gone, .userdata = &g};
+    unsigned removed = 0;
+    assert_int_equal(st_rootfs_image_prune(images, instances, &opts, &removed, &err), 0);
+    assert_int_equal(removed, 3);
+    assert_true(image_present(images, "img-used"));
+    assert_true(image_present(images, "img-stopped"));
+    assert_true(image_present(images, "img-new"));
+    assert_true(image_present(images, "img-unknown"));
+    assert_false(image_present(images, "img-old"));
+    assert_false(image_present(images, "img-blob"));
+    assert_false(image_present(images, "img-deleted"));
+    /* in use: its unused age starts again now */
+    st_autofree char *used_dir = st_sprintf("%s/img-used", images);
+    assert_true(mtime_of(used_dir) >= now);
+    /* Glance is asked only about unused images not already too old */
+    assert_null(json_object_get(g.asked, "img-used"));
+    assert_null(json_object_get(g.asked, "img-old"));
+    assert_non_null(json_object_get(g.asked, "img-new"));
+    assert_non_null(json_object_get(g.asked, "img-deleted"));
+    /* nothing half-removed is left: no trash, no rootfs of a removed image */
+    st_autofree char *count = st_sprintf("test $(ls -A '%s' | grep -c trash) -eq 0", images);
+    assert_int_equal(system(count), 0);
+
+    /* A create taking an image records it; the prune then keeps it. */
+    st_autofree char *src = st_sprintf("%s/src", tmp);
+    make_tree(src);
+    st_autofree char *tar = st_sprintf("%s/img.tar", tmp);
+    assert_int_equal(run((const char *const[]){"tar", "-C", src, "-cf", tar, ".", NULL}, NULL), 0);
+    st_autofree char *inst_new = st_sprintf("%s/i-new", instances);
+    assert_int_equal(st_mkdir_p(inst_new, 0700, &err), 0);
+    st_autofree char *lower = NULL;
+    assert_int_equal(st_rootfs_image_get(images, "img-fresh", tar, inst_new, &lower, &err), 0);
+    check_tree(lower);
+    st_autofree char *rec = st_sprintf("%s/" ST_ROOTFS_IMAGE_RECORD, inst_new);
+    st_autofree char *rec_text = read_text(rec);
+    assert_string_equal(rec_text, "img-fresh\n");
+    opts.now_s = now + 10 * 86400;
+    opts.image_gone = NULL;
+    assert_int_equal(st_rootfs_image_prune(images, instances, &opts, &removed, &err), 0);
+    assert_int_equal(removed, 2); /* img-new and img-unknown, unused for 10 days */
+    assert_true(image_present(images, "img-fresh"));
+    assert_true(image_present(images, "img-used"));
+    assert_true(image_present(images, "img-stopped"));
+    check_tree(lower);
+
+    /* The instance goes (its destroy touches the image first): after the
+     * max age from then, the image goes too. */
+    st_autofree char *fresh_dir = st_sprintf("%s/img-fresh", images);
+    set_mtime(fresh_dir, old);
+    st_rootfs_image_release(images, inst_new);
+    assert_true(mtime_of(fresh_dir) >= now);
+    rm_tree(inst_new);
+    opts.now_s = time(NULL) + 10;
+    assert_int_equal(st_rootfs_image_prune(images, instances, &opts, &removed, &err), 0);
+    assert_true(image_present(images, "img-fresh"));
+    opts.now_s = time(NULL) + 86400 + 10;
+    assert_int_equal(st_rootfs_image_prune(images, instances, &opts, &removed, &err), 0);
+    assert_int_equal(removed, 1);
+    assert_false(image_present(images, "img-fresh"));
+
+    /* A create after the prune unpacks again; without the file: -EAGAIN
+     * (the agent fetches it again). */
+    st_autofree char *again = NULL;
+    st_autoptr(st_err) e2 = NULL;
+    assert_int_equal(
+        st_rootfs_image_get(images, "img-fresh", "/nonexistent.tar", NULL, &again, &e2), -EAGAIN);
+    assert_int_equal(st_rootfs_image_get(images, "img-fresh", tar, NULL, &again, &err), 0);
+    check_tree(again);
+
+    /* An image whose lock a create holds is left alone. */
+    st_autofree char *lock_path = st_sprintf("%s/img-fresh/.lock", images);
+    int lock = open(lock_path, O_RDWR | O_CLOEXEC);
+    assert_true(lock >= 0);
+    assert_int_equal(flock(lock, LOCK_EX), 0);
+    opts.now_s = time(NULL) + 86400 + 10;
+    assert_int_equal(st_rootfs_image_prune(images, instances, &opts, &removed, &err), 0);
+    assert_int_equal(removed, 0);
+    assert_true(image_present(images, "img-fresh"));
+    close(lock);
+
+    /* An instance with a bundle but no record (an older agent's): its image
+     * is unknown, so nothing at all is removed. */
+    st_autofree char *legacy = st_sprintf("%s/i-legacy/bundle", instances);
+    assert_int_equal(st_mkdir_p(legacy, 0700, &err), 0);
+    st_autofree char *config = st_sprintf("%s/config.json", legacy);
+    write_text(config, "{}", 0600);
+    assert_int_equal(st_rootfs_image_prune(images, instances, &opts, &removed, &err), 0);
+    assert_int_equal(removed, 0);
+    assert_true(image_present(images, "img-fresh"));
+    st_autofree char *legacy_dir = st_sprintf("%s/i-legacy", instances);
+    rm_tree(legacy_dir);
+    assert_int_equal(st_rootfs_image_prune(images, instances, &opts, &removed, &err), 0);
+    assert_int_equal(removed, 1);
+    assert_false(image_present(images, "img-fresh"));
+    json_decref(g.asked);
+}
+
+struct prune_race {
+    const char *images, *instances, *tar;
+    int creates;
+    int failures;
+    bool stop; /* __atomic */
+};
+
+static void *race_creator(void *arg)
+{
+    struct prune_race *pr = arg;
+    for (int i = 0; i < pr->creates; i++) {
+        st_autofree char *inst = st_sprintf("%s/i-%d", pr->instances, i);
+        st_autoptr(st_err) err = NULL;
+        st_autofree char *lower = NULL;
+        if (st_mkdir_p(inst, 0700, &err) < 0 ||
+            st_rootfs_image_get(pr->images, "img-race", pr->tar, inst, &lower, &err) < 0) {
+            fprintf(stderr, "create %d: %s\n", i, st_err_msg(err));
+            pr->failures++;
+            continue;
+        }
+        /* what the overlay would mount: whole, and stays whole while used */
+        st_autofree char *f = st_sprintf("%s/etc/os-release", lower);
+        st_autofree char *text = read_text(f);
+        if (!text || strcmp(text, "ID=test\n") != 0)
+            pr->failures++;
+        usleep(500);
+        st_autofree char *later = read_text(f);
+        if (!later)
+            pr->failures++;
+        rm_tree(inst); /* the instance goes: the image is free again */
+    }
+    __atomic_store_n(&pr->stop, true, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* Creates race a prune that removes the image whenever nobody uses it: a
+ * create either keeps the image (its record is seen) or unpacks it again;
+ * never a missing or half-deleted root. */
+static void test_image_prune_race(void **state)
+{
+    const char *tmp = *state;
+    st_autofree char *src = st_sprintf("%s/src", tmp);
+    make_tree(src);
+    st_autofree char *tar = st_sprintf("%s/img.tar", tmp);
+    assert_int_equal(run((const char *const[]){"tar", "-C", src, "-cf", tar, ".", NULL}, NULL), 0);
+    /* the prune removes the blob with the image: keep the tarball elsewhere */
+    st_autofree char *images = st_sprintf("%s/images", tmp);
+    st_autofree char *instances = st_sprintf("%s/instances", tmp);
+    st_autoptr(st_err) err = NULL;
+    assert_int_equal(st_mkdir_p(instances, 0700, &err), 0);
+    struct prune_race pr = {.images = images, .instances = instances, .tar = tar, .creates = 200};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, race_creator, &pr), 0);
+    unsigned total = 0;
+    struct st_rootfs_prune opts = {.max_age_s = 0};
+    while (!__atomic_load_n(&pr.stop, __ATOMIC_ACQUIRE)) {
+        unsigned removed = 0;
+        opts.now_s = time(NULL) + 10; /* everything unused is old */
+        assert_int_equal(st_rootfs_image_prune(images, instances, &opts, &removed, &err), 0);
+        total += removed;
+    }
+    pthread_join(t, NULL);
+    assert_int_equal(pr.failures, 0);
+    assert_true(total > 0); /* the race really ran */
 }
 
 /* An archive written entry by entry, names as given (tar would fix them). */
@@ -1422,6 +1924,71 @@ static void test_real_cpu_quota(void **state)
     ASSERT_OK(d->destroy(&r->ctx, r->id, &err), err);
 }
 
+/* A chatty container's console log stays bounded while it writes (the
+ * agent trims it on every check; here, every few ms), and what stays is
+ * the newest output, whole: the container's own O_APPEND writes continue
+ * at the new end. Its image is recorded in its instance directory. */
+static void test_real_console_trim(void **state)
+{
+    struct real *r = *state;
+    SKIP_UNLESS_REAL(r);
+    const struct st_driver *d = &st_driver_container;
+    st_autoptr(json_t) server = server_doc(
+        r, "chatty", json_object(),
+        "/bin/sh -c 'i=0; while [ $i -lt 100000 ]; do echo \"line $i\"; i=$((i+1)); done; "
+        "echo done; exec sleep 3600'");
+    st_autoptr(st_err) err = NULL;
+    ASSERT_OK(d->create(&r->ctx, server, &err), err);
+    st_autofree char *record = inst_file(r, ST_ROOTFS_IMAGE_RECORD);
+    st_autofree char *record_text = read_text(record);
+    assert_non_null(record_text);
+    assert_string_equal(record_text, "busybox-test\n");
+    ASSERT_OK(d->start(&r->ctx, server, &err), err);
+
+    st_autofree char *log = inst_file(r, "console.log");
+    const uint64_t max = 64 * 1024;
+    bool collapses = fs_collapses(r->tmp);
+    uint64_t dropped = 0;
+    unsigned trims = 0;
+    off_t largest = 0;
+    for (int i = 0; i < 6000; i++) {
+        struct st_container_trim t;
+        ASSERT_OK(st_container_console_trim(log, max, &t, &err), err);
+        dropped += t.dropped;
+        trims += t.dropped > 0;
+        off_t size = file_size(log);
+        if (size > largest)
+            largest = size;
+        st_autofree char *text = read_text(log);
+        if (text && strstr(text, "\ndone\n"))
+            break;
+        usleep(5000);
+    }
+    struct st_container_trim t;
+    ASSERT_OK(st_container_console_trim(log, max, &t, &err), err);
+    dropped += t.dropped;
+    st_autofree char *text = read_text(log);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "\nline 99999\ndone\n"));
+    printf("console: %u trims, %llu bytes dropped, %lld kept, largest seen %lld (cap %llu, %s)\n",
+           trims, (unsigned long long)dropped, (long long)file_size(log), (long long)largest,
+           (unsigned long long)max, collapses ? "collapse" : "copy");
+    assert_true(trims > 0);
+    assert_true(file_size(log) <= (off_t)max);
+    /* the newest lines, in order (the first may be cut; with a copy an
+     * append may be lost in its window, so only increasing) */
+    const char *p = strchr(text, '\n') + 1;
+    long prev = -1;
+    for (const char *eol; (eol = strchr(p, '\n')) && strncmp(p, "done\n", 5) != 0; p = eol + 1) {
+        assert_memory_equal(p, "line ", 5);
+        long v = strtol(p + 5, NULL, 10);
+        if (prev >= 0)
+            assert_true(collapses ? v == prev + 1 : v > prev);
+        prev = v;
+    }
+    assert_int_equal(prev, 99999);
+}
+
 static void test_real_bad_command(void **state)
 {
     struct real *r = *state;
@@ -1441,6 +2008,573 @@ static void test_real_bad_command(void **state)
     assert_false(mounted_under(inst));
 }
 
+/* ------------------------------------------------------- seccomp profile */
+
+/* The rules of linux.seccomp that name syscall, and how many of them carry
+ * argument conditions. */
+static size_t seccomp_rules_naming(json_t *seccomp, const char *syscall, size_t *ret_with_args)
+{
+    size_t n = 0, with_args = 0, i, j;
+    json_t *rule, *name;
+    json_array_foreach(json_object_get(seccomp, "syscalls"), i, rule)
+    {
+        json_array_foreach(json_object_get(rule, "names"), j, name)
+        {
+            if (strcmp(json_string_value(name), syscall) != 0)
+                continue;
+            n++;
+            with_args += json_object_get(rule, "args") != NULL;
+        }
+    }
+    if (ret_with_args)
+        *ret_with_args = with_args;
+    return n;
+}
+
+static json_t *config_with_specs(json_t *specs, const char *arch, int want)
+{
+    const char *args[] = {"/bin/sh", NULL};
+    struct st_oci_params p = {
+        .id = "0b6e0c3c-6a2b-4f3e-9d1a-3c5e7f9a1b2d",
+        .name = "s",
+        .hostname = "s",
+        .args = args,
+        .limits = &golden_limits,
+        .layout = ST_CGROUP_V2,
+        .flavor_specs = specs,
+        .arch = arch,
+    };
+    json_t *config = NULL;
+    st_autoptr(st_err) err = NULL;
+    assert_int_equal(st_oci_config_new(&p, &config, &err), want);
+    if (want < 0)
+        printf("refused as expected: %s\n", st_err_msg(err));
+    return config;
+}
+
+static void test_seccomp_profile(void **state)
+{
+    (void)state;
+    st_autoptr(json_t) config = golden_config(ST_CGROUP_HYBRID);
+    json_t *seccomp = json_object_get(json_object_get(config, "linux"), "seccomp");
+    assert_non_null(seccomp);
+    assert_string_equal(json_string_value(json_object_get(seccomp, "defaultAction")),
+                        "SCMP_ACT_ERRNO");
+    assert_int_equal(json_integer_value(json_object_get(seccomp, "defaultErrnoRet")), EPERM);
+    json_t *arches = json_object_get(seccomp, "architectures");
+    assert_int_equal(json_array_size(arches), 3);
+    assert_string_equal(json_string_value(json_array_get(arches, 0)), "SCMP_ARCH_X86_64");
+
+    /* No name twice: a syscall is allowed by one plain rule, or only by
+     * rules with argument conditions (which a plain rule would void). */
+    st_autoptr(json_t) seen = json_object();
+    size_t i, j;
+    json_t *rule, *name;
+    json_array_foreach(json_object_get(seccomp, "syscalls"), i, rule)
+    {
+        bool conditional = json_object_get(rule, "args") != NULL;
+        assert_true(json_array_size(json_object_get(rule, "names")) > 0);
+        st_autoptr(json_t) in_rule = json_object();
+        json_array_foreach(json_object_get(rule, "names"), j, name)
+        {
+            const char *n = json_string_value(name);
+            assert_null(json_object_get(in_rule, n));
+            json_object_set_new(in_rule, n, json_true());
+            json_t *before = json_object_get(seen, n);
+            if (before && (!conditional || !json_is_true(before)))
+                fail_msg("seccomp: %s appears in two rules, one without conditions", n);
+            json_object_set_new(seen, n, json_boolean(conditional));
+        }
+    }
+
+    const char *allowed[] = {"read",   "write",     "execve", "exit_group",
+                             "openat", "mmap",      "futex",  "rt_sigaction",
+                             "wait4",  "nanosleep", "chroot", "arch_prctl"};
+    for (i = 0; i < ST_ARRAY_SIZE(allowed); i++) {
+        size_t with_args;
+        if (seccomp_rules_naming(seccomp, allowed[i], &with_args) != 1 || with_args != 0)
+            fail_msg("seccomp: %s is not allowed unconditionally", allowed[i]);
+    }
+    /* What a container without CAP_SYS_ADMIN must not reach. */
+    const char *refused[] = {"kexec_load",
+                             "kexec_file_load",
+                             "init_module",
+                             "finit_module",
+                             "delete_module",
+                             "bpf",
+                             "keyctl",
+                             "add_key",
+                             "request_key",
+                             "mount",
+                             "umount2",
+                             "unshare",
+                             "setns",
+                             "swapon",
+                             "reboot",
+                             "perf_event_open",
+                             "open_by_handle_at",
+                             "iopl",
+                             "settimeofday",
+                             "userfaultfd",
+                             "syslog",
+                             "acct"};
+    for (i = 0; i < ST_ARRAY_SIZE(refused); i++)
+        if (seccomp_rules_naming(seccomp, refused[i], NULL) != 0)
+            fail_msg("seccomp: %s is allowed", refused[i]);
+    assert_int_equal(seccomp_rules_naming(seccomp, "modify_ldt", NULL), 1); /* x86 only */
+    assert_int_equal(seccomp_rules_naming(seccomp, "cacheflush", NULL), 0); /* arm only */
+    /* clone only without namespace flags; clone3 answers ENOSYS (glibc then
+     * uses clone); personality only for the usual personas; socket not for
+     * AF_VSOCK. */
+    size_t with_args;
+    assert_int_equal(seccomp_rules_naming(seccomp, "clone", &with_args), 1);
+    assert_int_equal(with_args, 1);
+    assert_int_equal(seccomp_rules_naming(seccomp, "personality", &with_args), 5);
+    assert_int_equal(with_args, 5);
+    assert_int_equal(seccomp_rules_naming(seccomp, "socket", &with_args), 1);
+    assert_int_equal(with_args, 1);
+    json_array_foreach(json_object_get(seccomp, "syscalls"), i, rule)
+    {
+        const char *first = json_string_value(json_array_get(json_object_get(rule, "names"), 0));
+        json_t *arg = json_array_get(json_object_get(rule, "args"), 0);
+        if (strcmp(first, "clone") == 0) {
+            assert_string_equal(json_string_value(json_object_get(arg, "op")),
+                                "SCMP_CMP_MASKED_EQ");
+            assert_int_equal(json_integer_value(json_object_get(arg, "value")),
+                             CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
+                                 CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP);
+        } else if (strcmp(first, "clone3") == 0) {
+            assert_string_equal(json_string_value(json_object_get(rule, "action")),
+                                "SCMP_ACT_ERRNO");
+            assert_int_equal(json_integer_value(json_object_get(rule, "errnoRet")), ENOSYS);
+        } else if (strcmp(first, "socket") == 0) {
+            assert_string_equal(json_string_value(json_object_get(arg, "op")), "SCMP_CMP_NE");
+            assert_int_equal(json_integer_value(json_object_get(arg, "value")), AF_VSOCK);
+        }
+    }
+
+    /* aarch64: its own architectures and ARM's extra calls, no x86 ones. */
+    st_autoptr(json_t) arm = config_with_specs(NULL, "aarch64", 0);
+    json_t *arm_seccomp = json_object_get(json_object_get(arm, "linux"), "seccomp");
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(arm_seccomp, "architectures"), 0)),
+        "SCMP_ARCH_AARCH64");
+    assert_int_equal(seccomp_rules_naming(arm_seccomp, "cacheflush", NULL), 1);
+    assert_int_equal(seccomp_rules_naming(arm_seccomp, "arch_prctl", NULL), 0);
+    /* An architecture without a profile is refused, not run unfiltered. */
+    assert_null(config_with_specs(NULL, "mips64", -EOPNOTSUPP));
+}
+
+/* The admin's opt-out, the flavor extra spec stratos:seccomp. */
+static void test_seccomp_flavor_opt_out(void **state)
+{
+    (void)state;
+    st_autoptr(json_t) specs = json_pack("{s:s}", "stratos:seccomp", "unconfined");
+    st_autoptr(json_t) config = config_with_specs(specs, "x86_64", 0);
+    assert_null(json_object_get(json_object_get(config, "linux"), "seccomp"));
+    /* unconfined needs no profile for the architecture */
+    st_autoptr(json_t) mips = config_with_specs(specs, "mips64", 0);
+    assert_null(json_object_get(json_object_get(mips, "linux"), "seccomp"));
+
+    json_object_set_new(specs, "stratos:seccomp", json_string("runtime/default"));
+    st_autoptr(json_t) dflt = config_with_specs(specs, "x86_64", 0);
+    assert_non_null(json_object_get(json_object_get(dflt, "linux"), "seccomp"));
+    /* other extra specs change nothing */
+    st_autoptr(json_t) other = json_pack("{s:s}", "quota:cpu_shares", "512");
+    st_autoptr(json_t) plain = config_with_specs(other, "x86_64", 0);
+    assert_non_null(json_object_get(json_object_get(plain, "linux"), "seccomp"));
+    /* a typo must not unconfine, nor start the server confined unnoticed */
+    json_object_set_new(specs, "stratos:seccomp", json_string("Unconfined"));
+    assert_null(config_with_specs(specs, "x86_64", -EINVAL));
+    json_object_set_new(specs, "stratos:seccomp", json_integer(0));
+    assert_null(config_with_specs(specs, "x86_64", -EINVAL));
+}
+
+/* ------------------------------------------------ compiled seccomp filter */
+
+/* The capabilities config.json keeps (bounding set), NULL-terminated. */
+static const char **config_caps(json_t *config, size_t *ret_n)
+{
+    json_t *caps = json_object_get(
+        json_object_get(json_object_get(config, "process"), "capabilities"), "bounding");
+    size_t n = json_array_size(caps);
+    const char **v = st_new0(const char *, n + 1);
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_string_value(json_array_get(caps, i));
+    *ret_n = n;
+    return v;
+}
+
+/* Decodes base64 as crun will (standard alphabet, padded, one line). */
+static unsigned char *unbase64(const char *b64, size_t *ret_len)
+{
+    size_t n = strlen(b64);
+    assert_int_equal(n % 4, 0);
+    assert_null(strchr(b64, '\n'));
+    unsigned char *out = st_xcalloc(1, n / 4 * 3 + 1);
+    int len = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)n);
+    assert_true(len >= 0);
+    for (size_t i = n; i > 0 && b64[i - 1] == '='; i--)
+        len--; /* EVP_DecodeBlock counts the padding in */
+    *ret_len = (size_t)len;
+    return out;
+}
+
+/* What a process sees of a few system calls (0: success, else errno). */
+struct seccomp_probe {
+    int getpid, fork, personality, clone3, keyctl, unshare_user;
+};
+
+static int errno_of_call(long rc)
+{
+    return rc < 0 ? errno : 0;
+}
+
+/* Runs the calls in a child that first loads bpf (when non-NULL) as crun
+ * does: no_new_privs, then the filter. */
+static struct seccomp_probe probe_syscalls(const struct st_seccomp_bpf *bpf)
+{
+    int fds[2];
+    assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        if (bpf) {
+            struct sock_fprog prog = {.len = (unsigned short)(bpf->len / 8),
+                                      .filter = (struct sock_filter *)bpf->data};
+            if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+                prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+                _exit(2);
+        }
+        struct seccomp_probe p;
+        p.getpid = errno_of_call(syscall(SYS_getpid));
+        pid_t c = fork(); /* glibc: clone without namespace flags */
+        if (c == 0)
+            _exit(0);
+        p.fork = errno_of_call(c);
+        if (c > 0)
+            waitpid(c, NULL, 0);
+        p.personality = errno_of_call(personality(0xffffffff));
+        /* size 0 is EINVAL to the kernel itself: ENOSYS can only be the filter */
+        p.clone3 = errno_of_call(syscall(SYS_clone3, NULL, 0));
+        p.keyctl = errno_of_call(syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */,
+                                         -3 /* KEY_SPEC_SESSION_KEYRING */, 0));
+        p.unshare_user = errno_of_call(unshare(CLONE_NEWUSER)); /* last: it changes us */
+        _exit(write(fds[1], &p, sizeof(p)) == sizeof(p) ? 0 : 3);
+    }
+    close(fds[1]);
+    struct seccomp_probe p;
+    ssize_t n = read(fds[0], &p, sizeof(p));
+    close(fds[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("probe child: wait status 0x%x (2: loading the filter failed)", status);
+    assert_int_equal(n, sizeof(p));
+    return p;
+}
+
+static bool profile_covers_host(void)
+{
+    const char *arch = st_seccomp_native_arch();
+    return strcmp(arch, "x86_64") == 0 || strcmp(arch, "aarch64") == 0;
+}
+
+/* The program in config.json is the cached compilation of the profile, and
+ * the kernel, given it, refuses what the profile refuses. */
+static void test_seccomp_bpf_loaded(void **state)
+{
+    (void)state;
+    if (!profile_covers_host())
+        skip();
+    st_autoptr(json_t) config = config_with_specs(NULL, NULL, 0);
+    const char *b64 = json_string_value(
+        json_object_get(json_object_get(config, "annotations"), "run.oci.seccomp_bpf_data"));
+    assert_non_null(b64);
+    assert_non_null(json_object_get(json_object_get(config, "linux"), "seccomp"));
+    size_t n_caps;
+    st_autofree const char **caps = config_caps(config, &n_caps);
+    const struct st_seccomp_bpf *bpf = NULL;
+    st_autoptr(st_err) err = NULL;
+    assert_int_equal(st_seccomp_bpf_get(NULL, caps, n_caps, &bpf, &err), 0);
+    assert_string_equal(b64, bpf->base64);
+    size_t len;
+    st_autofree unsigned char *data = unbase64(b64, &len);
+    assert_int_equal(len, bpf->len);
+    assert_memory_equal(data, bpf->data, len);
+    printf("compiled profile: %zu instructions, %zu bytes of base64\n", bpf->len / 8, strlen(b64));
+
+    /* Without the filter the same calls do not fail this way, or the
+     * checks below would prove nothing. */
+    struct seccomp_probe open = probe_syscalls(NULL);
+    assert_int_equal(open.getpid, 0);
+    assert_int_not_equal(open.clone3, ENOSYS);
+    assert_int_not_equal(open.keyctl, EPERM);
+
+    struct seccomp_probe p = probe_syscalls(bpf);
+    assert_int_equal(p.getpid, 0);
+    assert_int_equal(p.fork, 0);
+    assert_int_equal(p.personality, 0);
+    assert_int_equal(p.clone3, ENOSYS);
+    assert_int_equal(p.keyctl, EPERM);
+    assert_int_equal(p.unshare_user, EPERM);
+
+    /* A flavor without the filter gets neither. */
+    st_autoptr(json_t) specs = json_pack("{s:s}", "stratos:seccomp", "unconfined");
+    st_autoptr(json_t) open_config = config_with_specs(specs, NULL, 0);
+    assert_null(
+        json_object_get(json_object_get(open_config, "annotations"), "run.oci.seccomp_bpf_data"));
+}
+
+struct bpf_job {
+    const char *const *caps;
+    size_t n_caps;
+    const struct st_seccomp_bpf *bpf;
+};
+
+static void *bpf_worker(void *arg)
+{
+    struct bpf_job *j = arg;
+    st_autoptr(st_err) err = NULL;
+    if (st_seccomp_bpf_get("x86_64", j->caps, j->n_caps, &j->bpf, &err) < 0)
+        j->bpf = NULL;
+    return NULL;
+}
+
+/* Compiled once per (architecture, capability set), whichever thread asks. */
+static void test_seccomp_bpf_cache(void **state)
+{
+    (void)state;
+    /* a set no other test uses, so that the threads race for its compilation */
+    const char *caps[] = {"CAP_CHOWN", "CAP_KILL", "CAP_SYSLOG"};
+    const char *reordered[] = {"CAP_SYSLOG", "CAP_CHOWN", "CAP_KILL"};
+    struct bpf_job jobs[4];
+    pthread_t threads[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (struct bpf_job){.caps = caps, .n_caps = ST_ARRAY_SIZE(caps)};
+        assert_int_equal(pthread_create(&threads[i], NULL, bpf_worker, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+    const struct st_seccomp_bpf *first = jobs[0].bpf;
+    assert_non_null(first);
+    for (int i = 1; i < 4; i++)
+        assert_ptr_equal(jobs[i].bpf, first);
+
+    /* again, and in another order: the same program, not a new compilation */
+    const struct st_seccomp_bpf *again = NULL;
+    st_autoptr(st_err) err = NULL;
+    int64_t t0 = st_time_mono_ns();
+    assert_int_equal(st_seccomp_bpf_get("x86_64", reordered, 3, &again, &err), 0);
+    int64_t lookup_ns = st_time_mono_ns() - t0;
+    assert_ptr_equal(again, first);
+    printf("cached lookup: %.3f ms\n", (double)lookup_ns / 1e6);
+
+    /* another capability set, another program: CAP_SYS_ADMIN allows unshare */
+    const char *admin[] = {"CAP_CHOWN", "CAP_KILL", "CAP_SYSLOG", "CAP_SYS_ADMIN"};
+    const struct st_seccomp_bpf *other = NULL;
+    assert_int_equal(st_seccomp_bpf_get("x86_64", admin, 4, &other, &err), 0);
+    assert_ptr_not_equal(other, first);
+    assert_true(other->len != first->len || memcmp(other->data, first->data, first->len) != 0);
+    /* ...another architecture too */
+    const struct st_seccomp_bpf *arm = NULL;
+    assert_int_equal(st_seccomp_bpf_get("aarch64", caps, 3, &arm, &err), 0);
+    assert_ptr_not_equal(arm, first);
+    /* no profile, no program: an error each time, never a NULL program */
+    assert_int_equal(st_seccomp_bpf_get("mips64", caps, 3, &arm, &err), -EOPNOTSUPP);
+    st_err_clear(&err);
+    assert_int_equal(st_seccomp_bpf_get("mips64", caps, 3, &arm, &err), -EOPNOTSUPP);
+}
+
+/* st_seccomp_compile of a profile given as JSON text; NULL on refusal. */
+static struct st_seccomp_bpf *compile_text(const char *text, int want)
+{
+    json_t *profile = NULL;
+    st_autoptr(st_err) err = NULL;
+    assert_int_equal(st_json_parse_object(text, strlen(text), &profile, &err), 0);
+    struct st_seccomp_bpf *bpf = NULL;
+    int r = st_seccomp_compile(profile, &bpf, &err);
+    json_decref(profile);
+    if (r != want)
+        fail_msg("compiling %s: %d, want %d (%s)", text, r, want, err ? st_err_msg(err) : "");
+    if (r < 0)
+        printf("refused as expected: %s\n", st_err_msg(err));
+    return bpf;
+}
+
+static void assert_same_program(const struct st_seccomp_bpf *a, const struct st_seccomp_bpf *b)
+{
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(a->len, b->len);
+    assert_memory_equal(a->data, b->data, a->len);
+}
+
+#define HOST_ARCH_PROFILE(arches, rules)                                                           \
+    "{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"architectures\": [" arches "], "                    \
+    "\"syscalls\": [" rules "]}"
+
+/* crun's reading of linux.seccomp, on cases the default profile does not
+ * exercise. */
+static void test_seccomp_compile_semantics(void **state)
+{
+    (void)state;
+    const char *native = strcmp(st_seccomp_native_arch(), "aarch64") == 0 ? "\"SCMP_ARCH_AARCH64\""
+                                                                          : "\"SCMP_ARCH_X86_64\"";
+    st_autofree char *base_text =
+        st_sprintf(HOST_ARCH_PROFILE("%s", "{\"names\": [\"getpid\", \"read\"], \"action\": "
+                                           "\"SCMP_ACT_ALLOW\"}"),
+                   native);
+    st_autoptr(st_seccomp_bpf) base = compile_text(base_text, 0);
+    assert_true(base->len > 0 && base->len % 8 == 0);
+
+    /* the host's architecture is in whether listed or not */
+    st_autoptr(st_seccomp_bpf) implicit =
+        compile_text(HOST_ARCH_PROFILE("", "{\"names\": [\"getpid\", \"read\"], \"action\": "
+                                           "\"SCMP_ACT_ALLOW\"}"),
+                     0);
+    assert_same_program(implicit, base);
+    /* a name libseccomp does not know is skipped, not an error */
+    st_autofree char *unknown_text =
+        st_sprintf(HOST_ARCH_PROFILE("%s", "{\"names\": [\"getpid\", \"no_such_call\", \"read\"], "
+                                           "\"action\": \"SCMP_ACT_ALLOW\"}"),
+                   native);
+    st_autoptr(st_seccomp_bpf) unknown = compile_text(unknown_text, 0);
+    assert_same_program(unknown, base);
+    /* defaultErrnoRet is EPERM when absent; a rule with the default action
+     * (ERRNO without errnoRet: EPERM) adds nothing */
+    st_autofree char *explicit_text = st_sprintf(
+        "{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"defaultErrnoRet\": %d, \"architectures\": "
+        "[%s], \"syscalls\": [{\"names\": [\"getpid\", \"read\"], \"action\": "
+        "\"SCMP_ACT_ALLOW\"}, {\"names\": [\"kill\"], \"action\": \"SCMP_ACT_ERRNO\"}]}",
+        EPERM, native);
+    st_autoptr(st_seccomp_bpf) explicit_ = compile_text(explicit_text, 0);
+    assert_same_program(explicit_, base);
+    /* ...while another errno is a rule of its own */
+    st_autofree char *enosys_text = st_sprintf(
+        HOST_ARCH_PROFILE("%s", "{\"names\": [\"getpid\", \"read\"], \"action\": "
+                                "\"SCMP_ACT_ALLOW\"}, {\"names\": [\"kill\"], \"action\": "
+                                "\"SCMP_ACT_ERRNO\", \"errnoRet\": %d}"),
+        native, ENOSYS);
+    st_autoptr(st_seccomp_bpf) enosys = compile_text(enosys_text, 0);
+    assert_true(enosys->len > base->len);
+    /* two conditions on one argument: one rule each (libseccomp refuses them
+     * in one), so either value is allowed */
+    st_autofree char *two_text = st_sprintf(
+        HOST_ARCH_PROFILE("%s", "{\"names\": [\"personality\"], \"action\": \"SCMP_ACT_ALLOW\", "
+                                "\"args\": [{\"index\": 0, \"value\": 0, \"op\": "
+                                "\"SCMP_CMP_EQ\"}, {\"index\": 0, \"value\": 8, \"op\": "
+                                "\"SCMP_CMP_EQ\"}]}"),
+        native);
+    st_autoptr(st_seccomp_bpf) two = compile_text(two_text, 0);
+    assert_true(two->len > 0);
+
+    /* what crun refuses */
+    assert_null(compile_text(HOST_ARCH_PROFILE("\"SCMP_ARCH_PDP11\"", ""), -EINVAL));
+    assert_null(compile_text(
+        HOST_ARCH_PROFILE("", "{\"names\": [\"read\"], \"action\": \"SCMP_ACT_ALLOW\", "
+                              "\"errnoRet\": 1}"),
+        -EINVAL));
+    assert_null(compile_text(
+        HOST_ARCH_PROFILE("", "{\"names\": [\"read\"], \"action\": \"SCMP_ACT_MAYBE\"}"), -EINVAL));
+    assert_null(compile_text(
+        HOST_ARCH_PROFILE("",
+                          "{\"names\": [\"read\"], \"action\": \"SCMP_ACT_ALLOW\", "
+                          "\"args\": [{\"index\": 0, \"value\": 1, \"op\": \"SCMP_CMP_XOR\"}]}"),
+        -EINVAL));
+    assert_null(compile_text(
+        HOST_ARCH_PROFILE("", "{\"names\": [\"read\"], \"action\": \"SCMP_ACT_ALLOW\", "
+                              "\"args\": [{\"index\": 6, \"value\": 1, \"op\": \"SCMP_CMP_EQ\"}]}"),
+        -EINVAL));
+    assert_null(compile_text("{\"syscalls\": []}", -EINVAL));
+}
+
+/* The program stratos hands crun is byte for byte the one crun compiles from
+ * the same linux.seccomp (read back from its state directory after `crun
+ * create`): crun's semantics, not an approximation. Needs root and crun. */
+static void test_seccomp_bpf_same_as_crun(void **state)
+{
+    (void)state;
+    st_autofree char *crun = NULL;
+    st_autoptr(st_err) err = NULL;
+    const struct st_cgroup_host *host = NULL;
+    if (geteuid() != 0 || st_proc_find_exec("crun", &crun, &err) < 0 ||
+        st_cgroup_host_get(&host, &err) < 0 || !profile_covers_host()) {
+        printf("SKIP: needs root, crun and a host with a profile (%s)\n",
+               err ? st_err_msg(err) : "not root");
+        skip();
+    }
+    st_autoptr(json_t) config = config_with_specs(NULL, NULL, 0);
+    const char *b64 = json_string_value(
+        json_object_get(json_object_get(config, "annotations"), "run.oci.seccomp_bpf_data"));
+    assert_non_null(b64);
+    st_autofree char *tmp = make_tmp();
+    st_autofree char *bundle = st_sprintf("%s/bundle", tmp);
+    st_autofree char *dev = st_sprintf("%s/rootfs/dev", bundle);
+    st_autofree char *bin = st_sprintf("%s/rootfs/bin", bundle);
+    st_autofree char *exe = st_sprintf("%s/true", bin);
+    st_autofree char *root = st_sprintf("%s/state", tmp);
+    st_autofree char *pidfile = st_sprintf("%s/init.pid", tmp);
+    st_autofree char *rootfs = st_sprintf("%s/rootfs", bundle);
+    assert_int_equal(mkdir(bundle, 0700), 0);
+    assert_int_equal(mkdir(rootfs, 0755), 0);
+    assert_int_equal(mkdir(dev, 0755), 0);
+    assert_int_equal(mkdir(bin, 0755), 0);
+    write_text(exe, "#!/bin/sh\n", 0755); /* created, never started: only looked up */
+    /* The smallest bundle crun creates, with stratos's linux.seccomp and no
+     * annotation: crun compiles it. */
+    st_autoptr(json_t) mini = json_pack(
+        "{s:s, s:{s:[s], s:s, s:{s:i, s:i}, s:b}, s:{s:s}, s:[], s:{s:[{s:s}, {s:s}], s:O}}",
+        "ociVersion", "1.0.2", "process", "args", "/bin/true", "cwd", "/", "user", "uid", 0, "gid",
+        0, "noNewPrivileges", 1, "root", "path", "rootfs", "mounts", "linux", "namespaces", "type",
+        "mount", "type", "pid", "seccomp",
+        json_object_get(json_object_get(config, "linux"), "seccomp"));
+    assert_non_null(mini);
+    st_autofree char *cfg_path = st_sprintf("%s/config.json", bundle);
+    st_autofree char *cfg_text = st_json_dumps_pretty(mini);
+    write_text(cfg_path, cfg_text, 0600);
+    struct st_proc_opts opts = {
+        .stdin_fd = -1,
+        .stdout_fd = -1,
+        .stderr_fd = 2,
+        .hide_mount = host->layout == ST_CGROUP_HYBRID ? host->unified : NULL,
+    };
+    /* no cgroups: they have nothing to do with seccomp */
+    const char *id = "st-seccomp-test";
+    const char *create[] = {crun,     "--root",   root,   "--cgroup-manager=disabled",
+                            "create", "--bundle", bundle, "--pid-file",
+                            pidfile,  id,         NULL};
+    int rc = st_proc_run(create, &opts, 30000, 0, NULL, &err);
+    st_autofree char *theirs_path = st_sprintf("%s/%s/seccomp.bpf", root, id);
+    st_autofree char *theirs = NULL;
+    size_t theirs_len = 0;
+    st_autoptr(st_err) rerr = NULL;
+    if (rc == 0)
+        st_read_file(theirs_path, 1 << 20, &theirs, &theirs_len, &rerr);
+    /* clean up before judging */
+    st_autofree char *pid_text = read_text(pidfile);
+    st_autoptr(st_err) derr = NULL;
+    const char *del[] = {crun,     "--root",  root, "--cgroup-manager=disabled",
+                         "delete", "--force", id,   NULL};
+    st_proc_run(del, &opts, 30000, 0, NULL, &derr);
+    pid_t init = pid_text ? (pid_t)strtol(pid_text, NULL, 10) : 0;
+    if (init > 0 && st_proc_wait_exit(init, 10000) == 0) {
+        int status;
+        st_proc_reap(init, &status); /* ours when we are a subreaper */
+    }
+    rm_tree(tmp);
+    if (rc < 0)
+        fail_msg("crun create: %s", st_err_msg(err));
+    if (!theirs)
+        fail_msg("crun left no seccomp.bpf: %s", st_err_msg(rerr));
+    size_t len;
+    st_autofree unsigned char *ours = unbase64(b64, &len);
+    printf("crun's program: %zu bytes, ours: %zu\n", theirs_len, len);
+    assert_int_equal(theirs_len, len);
+    assert_memory_equal(theirs, ours, len);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1454,6 +2588,12 @@ int main(void)
         cmocka_unit_test(test_cgroup_v2),
         cmocka_unit_test_setup_teardown(test_unpack_compressions, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_image_cache_concurrent, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_console_trim, tmp_setup, tmp_teardown),
+        cmocka_unit_test(test_console_trim_tmpfs),
+        cmocka_unit_test_setup_teardown(test_console_trim_concurrent, tmp_setup, tmp_teardown),
+        cmocka_unit_test(test_prune_due),
+        cmocka_unit_test_setup_teardown(test_image_prune, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_image_prune_race, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_unpack_refuses_escapes, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_rootfs_write_stays_inside, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_command, tmp_setup, tmp_teardown),
@@ -1465,7 +2605,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_real_lifecycle, real_setup, real_teardown),
         cmocka_unit_test_setup_teardown(test_real_oom, real_setup, real_teardown),
         cmocka_unit_test_setup_teardown(test_real_cpu_quota, real_setup, real_teardown),
+        cmocka_unit_test_setup_teardown(test_real_console_trim, real_setup, real_teardown),
         cmocka_unit_test_setup_teardown(test_real_bad_command, real_setup, real_teardown),
+        cmocka_unit_test(test_seccomp_profile),
+        cmocka_unit_test(test_seccomp_flavor_opt_out),
+        cmocka_unit_test(test_seccomp_bpf_loaded),
+        cmocka_unit_test(test_seccomp_bpf_cache),
+        cmocka_unit_test(test_seccomp_compile_semantics),
+        cmocka_unit_test(test_seccomp_bpf_same_as_crun),
     };
     return cmocka_run_group_tests(tests, NULL, group_teardown);
 }

@@ -119,6 +119,43 @@ static void test_bad_input(void **state)
     expect_error((char *[]){"stratosd", "--config", nested, NULL}, "single value");
 }
 
+/* Nova's allocation ratios: flags and YAML keys, unset (0: the agent's
+ * defaults 4.0 / 1.0 / 1.0) until given, and only sensible numbers. */
+static void test_allocation_ratios(void **state)
+{
+    (void)state;
+    struct st_daemon_config cfg;
+    char *none[] = {"stratosd", NULL};
+    assert_int_equal(load(&cfg, NULL, none), 0);
+    assert_true(cfg.cpu_allocation_ratio == 0);
+    assert_true(cfg.ram_allocation_ratio == 0);
+    assert_true(cfg.disk_allocation_ratio == 0);
+    st_daemon_config_clear(&cfg);
+
+    st_autofree char *path = write_config("cpu-allocation-ratio: 16\n"
+                                          "ram-allocation-ratio: 1.5\n"
+                                          "disk-allocation-ratio: 0.9\n");
+    char *argv[] = {"stratosd", "--config", path, "--cpu-allocation-ratio", "1", NULL};
+    assert_int_equal(load(&cfg, NULL, argv), 0);
+    assert_true(cfg.cpu_allocation_ratio == 1.0); /* the flag wins */
+    assert_true(cfg.ram_allocation_ratio == 1.5);
+    assert_true(cfg.disk_allocation_ratio == 0.9);
+    st_daemon_config_clear(&cfg);
+
+    const char *bad[] = {"0", "-1", "abc", "2x", "", "nan", "inf", "1001", "1e400"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        st_autofree char *want = st_sprintf(
+            "--ram-allocation-ratio: invalid ram-allocation-ratio '%s': expected a number "
+            "above 0, at most 1000",
+            bad[i]);
+        expect_error((char *[]){"stratosd", "--ram-allocation-ratio", (char *)bad[i], NULL}, want);
+    }
+    st_autofree char *zero = write_config("disk-allocation-ratio: 0\n");
+    expect_error((char *[]){"stratosd", "--config", zero, NULL},
+                 "invalid disk-allocation-ratio '0'");
+    expect_error((char *[]){"stratosd", "--cpu-allocation-ratio", NULL}, "needs a value");
+}
+
 static void test_parse_size(void **state)
 {
     (void)state;
@@ -136,10 +173,9 @@ static void test_parse_size(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults_and_flags),
-        cmocka_unit_test(test_file_then_flags_win),
-        cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_parse_size),
+        cmocka_unit_test(test_defaults_and_flags), cmocka_unit_test(test_file_then_flags_win),
+        cmocka_unit_test(test_bad_input),          cmocka_unit_test(test_parse_size),
+        cmocka_unit_test(test_allocation_ratios),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

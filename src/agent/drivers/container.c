@@ -5,7 +5,9 @@
  *   images/<image id>/rootfs        the unpacked image, shared, never written
  *   instances/<id>/bundle/config.json, bundle/rootfs (the overlay mount)
  *   instances/<id>/upper, work      the instance's own layer
- *   instances/<id>/console.log      stdout and stderr of the container
+ *   instances/<id>/console.log      stdout and stderr of the container (kept
+ *                                   bounded: st_container_console_trim)
+ *   instances/<id>/image            the cached image it is made of (rootfs.h)
  *   instances/<id>/container.pid    written by crun (the container's init)
  *   instances/<id>/cgroups.json     where its cgroups are (cgroup.h)
  *   instances/<id>/exit-status      how it ended, once the agent knows
@@ -32,11 +34,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <openssl/evp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -397,6 +401,7 @@ static int configure(struct st_driver_ctx *ctx, json_t *server, const struct pat
         .limits = &limits,
         .layout = host->layout,
         .netns = json_string_value(json_object_get(server, "netns")),
+        .flavor_specs = json_object_get(json_object_get(spec, "flavor"), "extra_specs"),
     };
     st_autoptr(json_t) config = NULL;
     r = st_oci_config_new(&params, &config, err);
@@ -489,12 +494,20 @@ static int ensure_root(struct st_driver_ctx *ctx, json_t *server, const struct p
         return st_err_set(err, -EINVAL, "the server has no spec.image.id");
     if (!ctx->image_path)
         return st_err_set(err, -EINVAL, "the agent supplies no image files");
-    const char *tarball;
-    int r = ctx->image_path(ctx->agent, image_id, &tarball, err);
-    if (r < 0)
-        return st_err_prefix(err, r, "fetching image %s", image_id);
     st_autofree char *lower = NULL;
-    if ((r = st_rootfs_image_get(p->images, image_id, tarball, &lower, err)) < 0)
+    int r;
+    /* -EAGAIN: the node's image cache was pruned between the fetch and the
+     * unpack; the image cache fetches the file again. */
+    for (int attempt = 0;; attempt++) {
+        const char *tarball;
+        if ((r = ctx->image_path(ctx->agent, image_id, &tarball, err)) < 0)
+            return st_err_prefix(err, r, "fetching image %s", image_id);
+        r = st_rootfs_image_get(p->images, image_id, tarball, p->inst, &lower, err);
+        if (r != -EAGAIN || attempt == 2)
+            break;
+        st_err_clear(err);
+    }
+    if (r < 0)
         return r;
     const char *dirs[] = {p->upper, p->work, p->rootfs};
     for (size_t i = 0; i < ST_ARRAY_SIZE(dirs); i++)
@@ -874,8 +887,10 @@ static int destroy_with(const char *id, const struct paths *p, struct st_err **e
         return st_err_set(err, -ETIMEDOUT, "container %s (pid %d) did not die", id, (int)pid);
     collect_exit(p, pid);
     int r;
-    if ((r = st_rootfs_umount(p->rootfs, err)) < 0 || (r = remove_cgroups(p, id, err)) < 0 ||
-        (r = st_rootfs_remove_tree(p->inst, err)) < 0)
+    if ((r = st_rootfs_umount(p->rootfs, err)) < 0 || (r = remove_cgroups(p, id, err)) < 0)
+        return r;
+    st_rootfs_image_release(p->images, p->inst); /* its image's unused age starts now */
+    if ((r = st_rootfs_remove_tree(p->inst, err)) < 0)
         return r;
     return 1;
 }
@@ -941,6 +956,88 @@ static int container_console_path(struct st_driver_ctx *ctx, const char *id, cha
         return st_err_set(err, -EINVAL, "invalid instance id '%s'", id ? id : "");
     *ret = st_sprintf("%s/instances/%s/console.log", ctx->data_dir, id);
     return 0;
+}
+
+/* ---- the console log's bound (container.h) ---- */
+
+#define TRIM_COPY_CHUNK (64 * 1024)
+#define TRIM_LINE_SEEK  4096 /* how far the copy looks for a line start */
+
+/* Copies [from, EOF) to the start and truncates there; returns the bytes
+ * dropped. Reading until pread finds the end (the file may grow while it
+ * copies) leaves only the moment between that read and the truncation for
+ * an append to be lost in. */
+static int trim_copy(int fd, const char *path, uint64_t from, uint64_t *ret_dropped,
+                     struct st_err **err)
+{
+    st_autofree char *buf = st_xcalloc(1, TRIM_COPY_CHUNK);
+    /* Start at a line (the byte before from is a newline) when one starts
+     * soon after from and something stays: the log users see should not
+     * begin mid-line. */
+    ssize_t n = pread(fd, buf, TRIM_LINE_SEEK, (off_t)(from - 1));
+    if (n < 0)
+        return st_err_errno(err, "read %s", path);
+    const char *nl = memchr(buf, '\n', (size_t)n);
+    if (nl && (uint64_t)(nl - buf) + 1 < (uint64_t)n)
+        from += (uint64_t)(nl - buf);
+    uint64_t src = from, dst = 0;
+    for (;;) {
+        n = pread(fd, buf, TRIM_COPY_CHUNK, (off_t)src);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return st_err_errno(err, "read %s", path);
+        if (n == 0)
+            break;
+        for (ssize_t done = 0; done < n;) {
+            ssize_t w = pwrite(fd, buf + done, (size_t)(n - done), (off_t)(dst + (uint64_t)done));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0)
+                return st_err_errno(err, "write %s", path);
+            done += w;
+        }
+        src += (uint64_t)n;
+        dst += (uint64_t)n;
+    }
+    if (ftruncate(fd, (off_t)dst) < 0)
+        return st_err_errno(err, "truncate %s", path);
+    *ret_dropped = src - dst;
+    return 0;
+}
+
+int st_container_console_trim(const char *path, uint64_t max, struct st_container_trim *ret,
+                              struct st_err **err)
+{
+    *ret = (struct st_container_trim){0};
+    st_autoclose int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : st_err_errno(err, "open %s", path);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return st_err_errno(err, "fstat %s", path);
+    if (!S_ISREG(st.st_mode))
+        return st_err_set(err, -EINVAL, "%s is not a regular file", path);
+    uint64_t size = (uint64_t)st.st_size;
+    if (size <= max / 2)
+        return 0;
+    uint64_t drop = size - max / 4;
+    struct statfs sfs;
+    uint64_t block = fstatfs(fd, &sfs) == 0 && sfs.f_bsize > 0 ? (uint64_t)sfs.f_bsize : 4096;
+    /* Whole blocks only, rounded down: a little more than max/4 stays. The
+     * range must end before the end of the file, which it does (max/4 > 0
+     * bytes stay). */
+    uint64_t blocks = drop / block * block;
+    if (blocks > 0 && fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 0, (off_t)blocks) == 0) {
+        *ret = (struct st_container_trim){.dropped = blocks, .collapsed = true};
+        return 0;
+    }
+    /* EOPNOTSUPP: the file system has no such thing (tmpfs); EINVAL: not
+     * for this file or these offsets. Anything else is a real failure. */
+    if (blocks > 0 && errno != EOPNOTSUPP && errno != EINVAL && errno != ENOSYS)
+        return st_err_errno(err, "collapsing the head of %s", path);
+    int r = trim_copy(fd, path, drop, &ret->dropped, err);
+    return r < 0 ? r : 0;
 }
 
 static bool filesystem_supported(const char *name)

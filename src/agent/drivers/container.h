@@ -5,6 +5,8 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "agent/driver.h"
 #include "cgroup.h"
@@ -31,3 +33,31 @@ int st_container_limits(json_t *resources, unsigned node_mhz, struct st_cgroup_l
  * st_cgroup_strv_free. */
 int st_container_command(json_t *image_properties, const char *rootfs, bool has_script,
                          char ***ret_argv, struct st_err **err);
+
+/* The console log (instances/<id>/console.log) is written by the container
+ * itself, through the O_APPEND descriptor crun hands its init: it survives
+ * agent restarts, and nothing of the agent sits in the pipe. So it is kept
+ * bounded from the side, by the agent on each check of the instance (every
+ * few seconds): a log larger than half of max is cut to its newest quarter
+ * of max. Half, because the server goes on writing until the next check: a
+ * log never exceeds max as long as the server writes less than max/2 per
+ * check interval (100 KiB/s for 1 MiB and 5 s); a quarter kept, so a trim
+ * comes once per max/4 of output rather than at every check.
+ *
+ * Where the file system can (ext4, xfs), the head goes with
+ * fallocate(FALLOC_FL_COLLAPSE_RANGE) over whole blocks: the kernel shifts
+ * the extents under the inode lock that appends also take, so nothing the
+ * container writes meanwhile is lost, and nothing is copied; what stays is
+ * max/4 plus less than one block. Elsewhere (tmpfs, overlayfs over tmpfs)
+ * the tail is copied to the start (from a line start) and the file
+ * truncated: an append that lands between the end of the copy and the
+ * truncation is lost (a window of microseconds, once per trim).
+ *
+ * An absent log is no error (ret->dropped 0). */
+struct st_container_trim {
+    uint64_t dropped; /* bytes dropped from the head; 0: the log was within max/2 */
+    bool collapsed;   /* by FALLOC_FL_COLLAPSE_RANGE (else copied) */
+};
+
+int st_container_console_trim(const char *path, uint64_t max, struct st_container_trim *ret,
+                              struct st_err **err);

@@ -8,6 +8,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/json.h"
+#include "seccomp.h"
 
 #define ARGV_MAX 256
 
@@ -110,10 +111,48 @@ static json_t *resources(const struct st_cgroup_limits *l)
     return r;
 }
 
+/* The flavor's stratos:seccomp: true when it asks for no filter. Anything
+ * but the two known values is refused rather than guessed at: a typo must
+ * not silently unconfine (or confine) a workload. */
+static int seccomp_unconfined(json_t *flavor_specs, bool *ret, struct st_err **err)
+{
+    json_t *v = json_object_get(flavor_specs, "stratos:seccomp");
+    const char *s = json_string_value(v);
+    *ret = false;
+    if (!v || (s && strcmp(s, "runtime/default") == 0))
+        return 0;
+    if (s && strcmp(s, "unconfined") == 0) {
+        *ret = true;
+        return 0;
+    }
+    if (!s)
+        return st_err_set(err, -EINVAL, "flavor extra spec stratos:seccomp is not a string");
+    return st_err_set(err, -EINVAL,
+                      "flavor extra spec stratos:seccomp is '%s': it must be 'runtime/default' "
+                      "or 'unconfined'",
+                      s);
+}
+
 int st_oci_config_new(const struct st_oci_params *p, json_t **ret, struct st_err **err)
 {
     if (!p->args || !p->args[0])
         return st_err_set(err, -EINVAL, "no command to run");
+    bool unconfined;
+    int r = seccomp_unconfined(p->flavor_specs, &unconfined, err);
+    if (r < 0)
+        return r;
+    json_t *seccomp = NULL;
+    const struct st_seccomp_bpf *bpf = NULL;
+    if (!unconfined) {
+        size_t n_caps = ST_ARRAY_SIZE(capabilities);
+        if ((r = st_seccomp_profile_new(p->arch, capabilities, n_caps, &seccomp, err)) < 0)
+            return r;
+        /* Without the program (seccomp.c logged why, once) crun compiles
+         * linux.seccomp itself: slower, just as safe. */
+        st_autoptr(st_err) bpf_err = NULL;
+        if (st_seccomp_bpf_get(p->arch, capabilities, n_caps, &bpf, &bpf_err) < 0)
+            bpf = NULL;
+    }
     json_t *args = json_array();
     for (const char *const *a = p->args; *a; a++)
         json_array_append_new(args, json_string(*a));
@@ -142,6 +181,8 @@ int st_oci_config_new(const struct st_oci_params *p, json_t **ret, struct st_err
     json_object_set_new(linux_, "maskedPaths", strings(masked_paths, ST_ARRAY_SIZE(masked_paths)));
     json_object_set_new(linux_, "readonlyPaths",
                         strings(readonly_paths, ST_ARRAY_SIZE(readonly_paths)));
+    if (seccomp)
+        json_object_set_new(linux_, "seccomp", seccomp);
 
     json_t *config =
         json_pack("{s:s, s:o, s:{s:s, s:b}, s:s, s:o, s:{s:s, s:s}, s:o}", "ociVersion", "1.0.2",
@@ -150,6 +191,9 @@ int st_oci_config_new(const struct st_oci_params *p, json_t **ret, struct st_err
                   p->id, "org.stratos.server.name", p->name ? p->name : "", "linux", linux_);
     if (!config)
         return st_err_set(err, -EINVAL, "building config.json: invalid value");
+    if (bpf)
+        json_object_set_new(json_object_get(config, "annotations"), "run.oci.seccomp_bpf_data",
+                            json_string(bpf->base64));
     *ret = config;
     return 0;
 }

@@ -22,7 +22,15 @@
  *    container's own subtree, through its cgroup namespace);
  *  - linux.resources from the instance's limits and the default device list;
  *    on v2 hosts also cgroupsPath "/stratos/<id>" for crun's manager (on v1
- *    and hybrid hosts the agent applies the same values itself, cgroup.h). */
+ *    and hybrid hosts the agent applies the same values itself, cgroup.h);
+ *  - linux.seccomp: Docker's default profile (seccomp.h) for the capabilities
+ *    above, unless the flavor says stratos:seccomp=unconfined. That opt-out
+ *    is read from the flavor only: flavors are made by admins, while image
+ *    properties are made by users, who must not be able to lift the filter;
+ *  - with it, the annotation run.oci.seccomp_bpf_data: the same profile
+ *    compiled once per agent process (seccomp.h), which crun loads instead of
+ *    compiling linux.seccomp at every start. linux.seccomp stays, for readers
+ *    of the bundle and for runtimes that do not know the annotation. */
 #pragma once
 
 #include <jansson.h>
@@ -39,6 +47,10 @@ struct st_oci_params {
     enum st_cgroup_layout layout; /* decides cgroupsPath and the cgroup mount */
     const char *netns;            /* network namespace to join (its ports plugged by the agent's
                                      netplan), or NULL for a new one with only "lo" */
+    json_t *flavor_specs;         /* the server's spec.flavor.extra_specs, or NULL: stratos:seccomp
+                                     is "runtime/default" (the default) or "unconfined" */
+    const char *arch;             /* the seccomp profile's architecture (uname -m); NULL: this
+                                     build's (the golden test pins it) */
 };
 
 /* The config.json object (new reference). */

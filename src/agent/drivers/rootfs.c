@@ -4,6 +4,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <jansson.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/files.h"
+#include "lib/json.h"
 #include "lib/log.h"
 
 #define REMOVE_DEPTH_MAX 4096
@@ -142,34 +144,63 @@ int st_rootfs_unpack(const char *tarball, const char *dest, struct st_err **err)
     return r;
 }
 
-int st_rootfs_image_get(const char *images_dir, const char *image_id, const char *tarball,
-                        char **ret, struct st_err **err)
+/* Opens and locks <dir>/.lock (creating dir and file as needed). A prune
+ * removes the lock file and its directory while it holds the lock, so a
+ * waiter may be granted a lock on a file that no longer has a name: the
+ * file locked must still be the one under the name, else it tries again.
+ * wait false: -EBUSY at once when another holds it. */
+static int image_lock(const char *dir, bool wait, int *ret_fd, struct st_err **err)
 {
-    st_autofree char *dir = NULL;
-    int r = st_path_join(images_dir, image_id, &dir, err);
-    if (r < 0)
-        return st_err_prefix(err, r, "image id");
-    st_autofree char *rootfs = st_sprintf("%s/rootfs", dir);
-    if (access(rootfs, F_OK) == 0) {
-        *ret = st_steal(&rootfs);
-        return 0;
+    st_autofree char *path = st_sprintf("%s/.lock", dir);
+    for (int attempt = 0; attempt < 100; attempt++) {
+        int r = st_mkdir_p(dir, 0700, err);
+        if (r == -ENOENT) { /* removed between its mkdir and its check */
+            st_err_clear(err);
+            continue;
+        }
+        if (r < 0)
+            return r;
+        st_autoclose int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            if (errno == ENOENT) /* the directory went meanwhile */
+                continue;
+            return st_err_errno(err, "open %s", path);
+        }
+        while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+            if (errno == EWOULDBLOCK)
+                return -EBUSY;
+            if (errno != EINTR)
+                return st_err_errno(err, "flock %s", path);
+        }
+        struct stat held, named;
+        if (fstat(fd, &held) < 0)
+            return st_err_errno(err, "fstat %s", path);
+        if (stat(path, &named) == 0 && named.st_dev == held.st_dev && named.st_ino == held.st_ino) {
+            *ret_fd = st_steal_fd(&fd);
+            return 0;
+        }
     }
-    if ((r = st_mkdir_p(dir, 0700, err)) < 0)
-        return r;
-    st_autofree char *lock_path = st_sprintf("%s/.lock", dir);
-    st_autoclose int lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (lock < 0)
-        return st_err_errno(err, "open %s", lock_path);
-    while (flock(lock, LOCK_EX) < 0)
-        if (errno != EINTR)
-            return st_err_errno(err, "flock %s", lock_path);
-    if (access(rootfs, F_OK) == 0) { /* another thread unpacked it meanwhile */
-        *ret = st_steal(&rootfs);
-        return 0;
-    }
+    return st_err_set(err, -EAGAIN, "%s keeps being removed; giving up", path);
+}
+
+static void touch(const char *path)
+{
+    utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW);
+}
+
+/* Under the image's lock: <dir>/rootfs from tarball. */
+static int unpack_locked(const char *dir, const char *image_id, const char *tarball,
+                         const char *rootfs, struct st_err **err)
+{
+    if (!tarball || access(tarball, F_OK) < 0)
+        return st_err_set(err, -EAGAIN,
+                          "the file of image %s went away before it was unpacked (the image "
+                          "cache was pruned meanwhile)",
+                          image_id);
     /* Under the lock, a leftover temporary directory is a crashed unpack. */
     st_autofree char *tmp = st_sprintf("%s/rootfs.tmp", dir);
-    if ((r = st_rootfs_remove_tree(tmp, err)) < 0)
+    int r = st_rootfs_remove_tree(tmp, err);
+    if (r < 0)
         return r;
     if ((r = st_rootfs_unpack(tarball, tmp, err)) < 0) {
         st_autoptr(st_err) ignored = NULL;
@@ -185,7 +216,261 @@ int st_rootfs_image_get(const char *images_dir, const char *image_id, const char
     if ((r = st_fsync_parent(rootfs, err)) < 0)
         return r;
     st_log_info("image_unpacked", "image=%s rootfs=%s", image_id, rootfs);
+    return 0;
+}
+
+static int record_write(const char *instance_dir, const char *image_id, struct st_err **err)
+{
+    st_autofree char *path = st_sprintf("%s/" ST_ROOTFS_IMAGE_RECORD, instance_dir);
+    st_autofree char *tmp = st_sprintf("%s.tmp", path);
+    st_autofree char *text = st_sprintf("%s\n", image_id);
+    st_autoclose int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return st_err_errno(err, "open %s", tmp);
+    size_t len = strlen(text);
+    if (write(fd, text, len) != (ssize_t)len)
+        return st_err_errno(err, "write %s", tmp);
+    if (rename(tmp, path) < 0)
+        return st_err_errno(err, "rename %s", tmp);
+    return 0;
+}
+
+int st_rootfs_image_get(const char *images_dir, const char *image_id, const char *tarball,
+                        const char *instance_dir, char **ret, struct st_err **err)
+{
+    st_autofree char *dir = NULL;
+    int r = st_path_join(images_dir, image_id, &dir, err);
+    if (r < 0)
+        return st_err_prefix(err, r, "image id");
+    if (image_id[0] == '.')
+        return st_err_set(err, -EINVAL, "invalid image id '%s'", image_id);
+    st_autofree char *rootfs = st_sprintf("%s/rootfs", dir);
+    st_autoclose int lock = -1;
+    if ((r = image_lock(dir, true, &lock, err)) < 0)
+        return r;
+    if (access(rootfs, F_OK) != 0 && (r = unpack_locked(dir, image_id, tarball, rootfs, err)) < 0)
+        return r;
+    if (instance_dir && (r = record_write(instance_dir, image_id, err)) < 0)
+        return st_err_prefix(err, r, "recording the image of %s", instance_dir);
+    touch(dir);
     *ret = st_steal(&rootfs);
+    return 0;
+}
+
+/* The image id an instance directory records: 1 and *ret, 0 when it has no
+ * record, -EINVAL when the record is unreadable or not an id. */
+static int record_read(const char *instance_dir, char **ret)
+{
+    st_autofree char *path = st_sprintf("%s/" ST_ROOTFS_IMAGE_RECORD, instance_dir);
+    st_autofree char *text = NULL;
+    size_t len = 0;
+    st_autoptr(st_err) e = NULL;
+    int r = st_read_file(path, 512, &text, &len, &e);
+    if (r == -ENOENT)
+        return 0;
+    if (r < 0)
+        return -EINVAL;
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
+        text[--len] = '\0';
+    if (!st_path_component_valid(text) || text[0] == '.')
+        return -EINVAL;
+    *ret = st_steal(&text);
+    return 1;
+}
+
+void st_rootfs_image_release(const char *images_dir, const char *instance_dir)
+{
+    st_autofree char *id = NULL;
+    if (record_read(instance_dir, &id) != 1)
+        return;
+    st_autofree char *dir = st_sprintf("%s/%s", images_dir, id);
+    touch(dir);
+}
+
+bool st_rootfs_prune_due(bool in_use, int gone, int64_t last_used_s, int64_t now_s,
+                         int64_t max_age_s)
+{
+    if (in_use)
+        return false;
+    if (gone > 0)
+        return true;
+    return now_s - last_used_s > max_age_s;
+}
+
+/* The images the instances under instances_dir use (id → true). An
+ * instance whose image cannot be told makes *ret_unknown its name: one with
+ * a bundle (it was created) but no record, or with a record unreadable. An
+ * instance directory without either is being created (it takes the image's
+ * lock before it mounts anything) or failed before it had a root. */
+static int scan_users(const char *instances_dir, json_t **ret_used, char **ret_unknown,
+                      struct st_err **err)
+{
+    *ret_used = json_object();
+    *ret_unknown = NULL;
+    DIR *d = opendir(instances_dir);
+    if (!d)
+        return errno == ENOENT ? 0 : st_err_errno(err, "opendir %s", instances_dir);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        st_autofree char *inst = st_sprintf("%s/%s", instances_dir, e->d_name);
+        st_autofree char *id = NULL;
+        int r = record_read(inst, &id);
+        if (r == 1) {
+            json_object_set_new(*ret_used, id, json_true());
+            continue;
+        }
+        st_autofree char *config = st_sprintf("%s/bundle/config.json", inst);
+        if ((r < 0 || access(config, F_OK) == 0) && !*ret_unknown)
+            *ret_unknown = st_strdup(e->d_name);
+    }
+    closedir(d);
+    return 0;
+}
+
+/* The newer of the mtimes of the image's directory and file; 0 if neither. */
+static int64_t last_used(const char *dir, const char *blob)
+{
+    struct stat st;
+    int64_t t = 0;
+    if (lstat(dir, &st) == 0)
+        t = st.st_mtim.tv_sec;
+    if (lstat(blob, &st) == 0 && st.st_mtim.tv_sec > t)
+        t = st.st_mtim.tv_sec;
+    return t;
+}
+
+/* The downloaded file of an image, as agent/image_cache.h names it. */
+static char *blob_path(const char *images_dir, const char *id)
+{
+    return st_sprintf("%s/%s.blob", images_dir, id);
+}
+
+/* Removes image id, unless an instance turned out to use it once its lock
+ * is held: returns 1 when removed, 0 when kept. The unpacked tree is first
+ * renamed out of the way (under the lock: a create after us finds no rootfs
+ * and unpacks again), then deleted without the lock (slow for a big image,
+ * and nobody needs to wait for it). */
+static int image_remove(const char *images_dir, const char *instances_dir, const char *id,
+                        struct st_err **err)
+{
+    st_autofree char *dir = st_sprintf("%s/%s", images_dir, id);
+    st_autofree char *blob = blob_path(images_dir, id);
+    st_autofree char *rootfs = st_sprintf("%s/rootfs", dir);
+    st_autofree char *trash = st_sprintf("%s/.trash-%s", images_dir, id);
+    st_autoclose int lock = -1;
+    int r = image_lock(dir, false, &lock, err);
+    if (r == -EBUSY)
+        return 0; /* a create holds it: in use */
+    if (r < 0)
+        return r;
+    st_autoptr(json_t) used = NULL;
+    st_autofree char *unknown = NULL;
+    if ((r = scan_users(instances_dir, &used, &unknown, err)) < 0)
+        return r;
+    if (unknown || json_object_get(used, id))
+        return 0;
+    if ((r = st_rootfs_remove_tree(trash, err)) < 0)
+        return r;
+    if (rename(rootfs, trash) < 0 && errno != ENOENT)
+        return st_err_errno(err, "rename %s to %s", rootfs, trash);
+    if (unlink(blob) < 0 && errno != ENOENT)
+        return st_err_errno(err, "unlink %s", blob);
+    st_autofree char *tmp = st_sprintf("%s/rootfs.tmp", dir);
+    if ((r = st_rootfs_remove_tree(tmp, err)) < 0)
+        return r;
+    st_autofree char *lock_path = st_sprintf("%s/.lock", dir);
+    unlink(lock_path);
+    if (rmdir(dir) < 0 && errno != ENOENT)
+        st_log_warn("image_prune_leftover", "dir=%s error=\"%s\"", dir, strerror(errno));
+    close(st_steal_fd(&lock));
+    return (r = st_rootfs_remove_tree(trash, err)) < 0 ? r : 1;
+}
+
+/* Image ids in images_dir: directories and <id>.blob files (dot names are
+ * temporary downloads and trash). Trash a crashed prune left goes now. */
+static int list_images(const char *images_dir, json_t **ret, struct st_err **err)
+{
+    *ret = json_object();
+    DIR *d = opendir(images_dir);
+    if (!d)
+        return errno == ENOENT ? 0 : st_err_errno(err, "opendir %s", images_dir);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, ".trash-", 7) == 0) {
+            st_autofree char *trash = st_sprintf("%s/%s", images_dir, e->d_name);
+            st_autoptr(st_err) terr = NULL;
+            if (st_rootfs_remove_tree(trash, &terr) < 0)
+                st_log_warn("image_prune_leftover", "error=\"%s\"", st_err_msg(terr));
+        }
+        if (e->d_name[0] == '.')
+            continue;
+        size_t len = strlen(e->d_name);
+        struct stat st;
+        bool is_dir =
+            e->d_type == DT_DIR ||
+            (e->d_type == DT_UNKNOWN &&
+             fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode));
+        if (is_dir) {
+            json_object_set_new(*ret, e->d_name, json_true());
+        } else if (len > 5 && strcmp(e->d_name + len - 5, ".blob") == 0) {
+            st_autofree char *id = st_strndup(e->d_name, len - 5);
+            json_object_set_new(*ret, id, json_true());
+        }
+    }
+    closedir(d);
+    return 0;
+}
+
+int st_rootfs_image_prune(const char *images_dir, const char *instances_dir,
+                          const struct st_rootfs_prune *opts, unsigned *ret_removed,
+                          struct st_err **err)
+{
+    if (ret_removed)
+        *ret_removed = 0;
+    st_autoptr(json_t) images = NULL;
+    st_autoptr(json_t) used = NULL;
+    st_autofree char *unknown = NULL;
+    int r;
+    if ((r = list_images(images_dir, &images, err)) < 0 ||
+        (r = scan_users(instances_dir, &used, &unknown, err)) < 0)
+        return r;
+    if (unknown && json_object_size(images) > 0) {
+        st_log_warn("image_prune_skipped",
+                    "instance=%s reason=\"it records no image (made by an older agent?): no "
+                    "image is removed while it exists\"",
+                    unknown);
+        return 0;
+    }
+    const char *id;
+    json_t *v;
+    json_object_foreach(images, id, v)
+    {
+        st_autofree char *dir = st_sprintf("%s/%s", images_dir, id);
+        st_autofree char *blob = blob_path(images_dir, id);
+        bool in_use = json_object_get(used, id) != NULL;
+        if (in_use) {
+            touch(dir);
+            touch(blob);
+            continue;
+        }
+        int64_t t = last_used(dir, blob);
+        int gone = -1;
+        if (!st_rootfs_prune_due(false, -1, t, opts->now_s, opts->max_age_s) && opts->image_gone)
+            gone = opts->image_gone(opts->userdata, id);
+        if (!st_rootfs_prune_due(false, gone, t, opts->now_s, opts->max_age_s))
+            continue;
+        r = image_remove(images_dir, instances_dir, id, err);
+        if (r < 0)
+            return st_err_prefix(err, r, "removing image %s from the cache", id);
+        if (r == 0)
+            continue;
+        st_log_info("image_pruned", "image=%s reason=%s unused_s=%lld", id,
+                    gone > 0 ? "deleted" : "unused", (long long)(opts->now_s - t));
+        if (ret_removed)
+            (*ret_removed)++;
+    }
     return 0;
 }
 
