@@ -5,10 +5,12 @@
  *   - raw SQLite: one INSERT per transaction (autocommit) into a
  *     key/value table, from 1 thread and from T threads (each with its own
  *     connection, and sharing one connection behind a mutex);
- *   - st_kv_put of new keys, from 1 thread and from T threads.
+ *   - st_kv_put of new keys, from 1 thread and from T threads;
+ *   - with -u URL, st_kv_put on that store too (etcd://...: the same keys
+ *     under a prefix per run, so that every run writes new keys).
  * Prints puts/s, per-put latency and the ratio store / raw.
  *
- *   bench_store_put [-n puts] [-t threads] [-r runs] [-d dir]
+ *   bench_store_put [-n puts] [-t threads] [-r runs] [-d dir] [-u url]
  * Defaults: 2000 puts per case (or $ST_BENCH_PUTS), 4 threads, 3 runs per
  * case (the median run is shown), the current directory. */
 #include <errno.h>
@@ -40,6 +42,7 @@ enum bench_kind {
     RAW_OWN,    /* raw INSERTs, a connection per thread */
     RAW_SHARED, /* raw INSERTs, one connection behind a mutex */
     STORE,      /* st_kv_put */
+    STORE_URL,  /* st_kv_put on the -u store */
 };
 
 struct bench {
@@ -52,6 +55,7 @@ struct bench {
     pthread_mutex_t mu;
     struct st_kv *kv;
     const char *path;
+    int run;
     int64_t *lat_ns;
     int errors;
 };
@@ -166,7 +170,10 @@ static void *worker_main(void *arg)
             pthread_mutex_unlock(&b->mu);
         } else {
             st_autoptr(st_err) err = NULL;
-            r = st_kv_put(b->kv, w->keys[i], w->values[i], w->lens[i], ST_KV_ABSENT, NULL, &err);
+            char key[128];
+            snprintf(key, sizeof(key), "/bench/%d-%d%s", b->threads, b->run, w->keys[i]);
+            r = st_kv_put(b->kv, b->kind == STORE_URL ? key : w->keys[i], w->values[i], w->lens[i],
+                          ST_KV_ABSENT, NULL, &err);
             if (r < 0)
                 fprintf(stderr, "bench_store_put: %s\n", st_err_msg(err));
         }
@@ -193,17 +200,17 @@ static void remove_db(const char *path)
 }
 
 static struct result run_once(enum bench_kind kind, const struct workload *w, int threads,
-                              const char *dir, int run)
+                              const char *dir, const char *url, int run)
 {
-    static const char *const names[] = {"raw-own", "raw-shared", "store"};
+    static const char *const names[] = {"raw-own", "raw-shared", "store", "store-url"};
     st_autofree char *path = st_sprintf("%s/bench-%s-%d-%d.db", dir, names[kind], threads, run);
     remove_db(path);
-    struct bench b = {.kind = kind, .w = w, .threads = threads, .path = path};
+    struct bench b = {.kind = kind, .w = w, .threads = threads, .path = path, .run = run};
     b.lat_ns = st_new0(int64_t, w->puts);
     pthread_mutex_init(&b.mu, NULL);
-    if (kind == STORE) {
+    if (kind == STORE || kind == STORE_URL) {
         st_autoptr(st_err) err = NULL;
-        if (st_kv_open(path, NULL, &b.kv, &err) < 0)
+        if (st_kv_open(kind == STORE_URL ? url : path, NULL, &b.kv, &err) < 0)
             die("st_kv_open", st_err_msg(err));
     } else {
         /* create the table first, so that the timed part is inserts only */
@@ -286,11 +293,12 @@ int main(int argc, char **argv)
 {
     int puts = 2000, threads = 4, runs = 3;
     const char *dir = ".";
+    const char *url = NULL;
     const char *env = getenv("ST_BENCH_PUTS");
     if (env && atoi(env) > 0)
         puts = atoi(env);
     int opt;
-    while ((opt = getopt(argc, argv, "n:t:r:d:h")) != -1) {
+    while ((opt = getopt(argc, argv, "n:t:r:d:u:h")) != -1) {
         switch (opt) {
         case 'n':
             puts = atoi(optarg);
@@ -304,8 +312,12 @@ int main(int argc, char **argv)
         case 'd':
             dir = optarg;
             break;
+        case 'u':
+            url = optarg;
+            break;
         default:
-            fprintf(stderr, "usage: %s [-n puts] [-t threads] [-r runs] [-d dir]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-n puts] [-t threads] [-r runs] [-d dir] [-u url]\n",
+                    argv[0]);
             return opt == 'h' ? 0 : 2;
         }
     }
@@ -322,11 +334,14 @@ int main(int argc, char **argv)
         {.label = "raw INSERT, a connection per thread", .kind = RAW_OWN, .threads = threads},
         {.label = "raw INSERT, one connection + mutex", .kind = RAW_SHARED, .threads = threads},
         {.label = "st_kv_put", .kind = STORE, .threads = threads},
+        {.label = "st_kv_put, the -u store", .kind = STORE_URL, .threads = 1},
+        {.label = "st_kv_put, the -u store", .kind = STORE_URL, .threads = threads},
     };
+    size_t n_cases = url ? ST_ARRAY_SIZE(cases) : ST_ARRAY_SIZE(cases) - 2;
     for (int r = 0; r < runs; r++)
-        for (size_t i = 0; i < ST_ARRAY_SIZE(cases); i++)
-            cases[i].runs[r] = run_once(cases[i].kind, &w, cases[i].threads, dir, r);
-    for (size_t i = 0; i < ST_ARRAY_SIZE(cases); i++) {
+        for (size_t i = 0; i < n_cases; i++)
+            cases[i].runs[r] = run_once(cases[i].kind, &w, cases[i].threads, dir, url, r);
+    for (size_t i = 0; i < n_cases; i++) {
         qsort(cases[i].runs, (size_t)runs, sizeof(struct result), cmp_result);
         cases[i].median = cases[i].runs[runs / 2];
     }
@@ -345,6 +360,11 @@ int main(int argc, char **argv)
     print_row(&cases[2], 0);
     print_row(&cases[3], 0);
     print_row(&cases[4], rawn);
+    if (url) {
+        printf("\n-u %s (store/raw: against st_kv_put on SQLite)\n", url);
+        print_row(&cases[5], cases[1].median.puts_per_s);
+        print_row(&cases[6], cases[4].median.puts_per_s);
+    }
     printf("\n(store/raw with %d threads is against the faster raw variant)\n", threads);
     free_workload(&w);
     return 0;

@@ -10,7 +10,7 @@ build=(build-essential cmake pkg-config clang-format
        curl jq sqlite3 iproute2 procps python3-openstackclient busybox-static
        crun libarchive-dev libseccomp-dev zstd util-linux openssh-client
        libnl-route-3-dev libnftables-dev libnetfilter-conntrack-dev nftables
-       iputils-ping netcat-openbsd)
+       iputils-ping netcat-openbsd etcd-server)
 bench=(wrk nginx-light iperf3)
 
 want=("${build[@]}")

@@ -17,6 +17,7 @@
 enum opt_id {
     OPT_CONFIG = 1000,
     OPT_DATA_DIR,
+    OPT_STORE,
     OPT_LISTEN,
     OPT_ROLE,
     OPT_LOG_LEVEL,
@@ -49,6 +50,7 @@ enum opt_id {
 static const struct option long_options[] = {
     {"config", required_argument, NULL, OPT_CONFIG},
     {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+    {"store", required_argument, NULL, OPT_STORE},
     {"listen", required_argument, NULL, OPT_LISTEN},
     {"role", required_argument, NULL, OPT_ROLE},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -89,6 +91,9 @@ void st_daemon_usage(FILE *f)
           "  --config FILE        YAML file whose keys mirror these flags\n"
           "                       (default " ST_DAEMON_DEFAULT_CONFIG " when present)\n"
           "  --data-dir DIR       state directory (default " ST_DAEMON_ROOT_DATA_DIR " as root)\n"
+          "  --store URL          the cloud's state: etcd://HOST:PORT[,HOST:PORT...] for\n"
+          "                       controllers sharing one etcd (default: SQLite in\n"
+          "                       <data-dir>/stratos.db)\n"
           "  --listen ADDR:PORT   API address (default " ST_DAEMON_DEFAULT_LISTEN ")\n"
           "  --role ROLE          all | controller | agent (default all)\n"
           "  --public-url URL     address advertised to clients (default from --listen)\n"
@@ -227,6 +232,11 @@ static int apply(struct st_daemon_config *cfg, int id, const char *value, struct
         if (!value[0])
             return st_err_set(err, -EINVAL, "data-dir must not be empty");
         set_str(&cfg->data_dir, value);
+        return 0;
+    case OPT_STORE:
+        if (!value[0])
+            return st_err_set(err, -EINVAL, "store must not be empty");
+        set_str(&cfg->store, value);
         return 0;
     case OPT_LISTEN:
         set_str(&cfg->listen, value);
@@ -517,6 +527,7 @@ void st_daemon_config_clear(struct st_daemon_config *cfg)
 {
     free(cfg->config_file);
     free(cfg->data_dir);
+    free(cfg->store);
     free(cfg->listen);
     free(cfg->log_level);
     free(cfg->tls_cert);

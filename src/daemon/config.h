@@ -27,6 +27,7 @@ struct st_daemon_config {
     enum st_daemon_command command;
     char *config_file; /* the file that was read, if any */
     char *data_dir;
+    char *store; /* --store URL (etcd://host:port,...); NULL = SQLite <data-dir>/stratos.db */
     char *listen;
     enum st_daemon_role role;
     char *log_level;

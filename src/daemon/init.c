@@ -24,9 +24,13 @@ char *st_daemon_store_path(const struct st_daemon_config *cfg)
     return st_sprintf("%s/%s", cfg->data_dir, ST_DAEMON_STORE_FILE);
 }
 
+/* With --store the state is elsewhere: init leaves the node token in the
+ * data dir, and run checks the store's cluster record once it is open. */
 bool st_daemon_is_initialized(const struct st_daemon_config *cfg)
 {
-    st_autofree char *path = st_daemon_store_path(cfg);
+    st_autofree char *path = cfg->store
+                                 ? st_sprintf("%s/%s", cfg->data_dir, ST_COMPUTE_NODE_TOKEN_FILE)
+                                 : st_daemon_store_path(cfg);
     return access(path, F_OK) == 0;
 }
 
@@ -157,9 +161,11 @@ int st_daemon_init(const struct st_daemon_config *cfg, struct st_err **err)
         return st_err_prefix(err, r, "preparing data dir");
     if (chmod(cfg->data_dir, 0700) < 0)
         return st_err_errno(err, "chmod %s", cfg->data_dir);
+    /* with --store, the first init bootstraps the shared store; the cluster
+     * record and the identity bootstrap make every later one a no-op */
     st_autofree char *path = st_daemon_store_path(cfg);
     st_autoptr(st_kv) kv = NULL;
-    r = st_kv_open(path, NULL, &kv, err);
+    r = st_kv_open(cfg->store ? cfg->store : path, NULL, &kv, err);
     if (r < 0)
         return st_err_prefix(err, r, "opening store");
     r = ensure_cluster_record(kv, err);

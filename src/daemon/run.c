@@ -129,8 +129,9 @@ int st_daemon_run(const struct st_daemon_config *cfg, struct st_err **err)
     int64_t t0 = st_time_mono_ns();
     if (!st_daemon_is_initialized(cfg))
         return st_err_set(err, -ENOENT,
-                          "data dir %s is not initialised: run 'stratosd init --data-dir %s'",
-                          cfg->data_dir, cfg->data_dir);
+                          "data dir %s is not initialised: run 'stratosd init --data-dir %s%s%s'",
+                          cfg->data_dir, cfg->data_dir, cfg->store ? " --store " : "",
+                          cfg->store ? cfg->store : "");
 
     /* Block before any thread starts so every thread inherits the mask. */
     sigset_t set;
@@ -142,9 +143,20 @@ int st_daemon_run(const struct st_daemon_config *cfg, struct st_err **err)
 
     st_autofree char *store_path = st_daemon_store_path(cfg);
     st_autoptr(st_kv) kv = NULL;
-    int r = st_kv_open(store_path, NULL, &kv, err);
+    int r = st_kv_open(cfg->store ? cfg->store : store_path, NULL, &kv, err);
     if (r < 0)
         return st_err_prefix(err, r, "opening store");
+    if (cfg->store) { /* a shared store is ready once some init bootstrapped it */
+        st_autoptr(st_kv_entry) cluster = NULL;
+        r = st_kv_get(kv, ST_DAEMON_CLUSTER_KEY, &cluster, err);
+        if (r == -ENOENT) {
+            st_err_clear(err);
+            return st_err_set(err, r, "store %s is not initialised: run 'stratosd init --store %s'",
+                              cfg->store, cfg->store);
+        }
+        if (r < 0)
+            return st_err_prefix(err, r, "reading the cluster record");
+    }
 
     /* Gives BUILD servers a node (stopped before the store closes). */
     st_autoptr(st_ctrl_placement) placement = NULL;

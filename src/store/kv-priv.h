@@ -39,6 +39,9 @@ struct st_kv_backend {
 };
 
 extern const struct st_kv_backend st_kv_sqlite_backend;
+/* "etcd://host:port[,host:port...]": etcd v3 through its JSON gateway
+ * (kv_etcd.c). */
+extern const struct st_kv_backend st_kv_etcd_backend;
 
 /* The default number of past revisions kept for watchers. */
 #define ST_KV_HISTORY_DEFAULT 100000

@@ -23,7 +23,7 @@ struct kv_scheme {
 
 static const struct kv_scheme kv_schemes[] = {
     {"sqlite", &st_kv_sqlite_backend, NULL},
-    {"etcd", NULL, "the etcd backend is not available in this build; use sqlite:<path>"},
+    {"etcd", &st_kv_etcd_backend, NULL},
 };
 
 /* A URL scheme is a letter then letters, digits, '+', '-' or '.', then ':'.

@@ -75,7 +75,9 @@ struct st_kv_options {
 };
 
 /* Opens a store from a URL: "sqlite:/path/to/file.db" or a plain path
- * (SQLite). Creates and migrates the schema as needed. */
+ * (SQLite; creates and migrates the schema as needed), or
+ * "etcd://host:port[,host:port...]" (etcd v3 through its JSON gateway; the
+ * next endpoint is tried when one cannot be reached). */
 int st_kv_open(const char *url, const struct st_kv_options *opts, struct st_kv **ret,
                struct st_err **err);
 void st_kv_close(struct st_kv *kv);

@@ -1,8 +1,14 @@
-/* Unit tests of src/store on the SQLite backend: what a caller sees from
+/* Unit tests of src/store, on each backend: what a caller sees from
  * put/get/delete/list, revisions, compare-and-swap under contention, watch
- * streams, compaction, reopening, surviving kill -9, bad input, multi-key
- * transactions (atomic, one revision, watched whole, raced, crashed) and
- * the schema migration of an older store file. Each test
+ * streams, compaction, reopening, bad input and multi-key transactions
+ * (atomic, one revision, watched whole, raced). The "store" group runs them
+ * on SQLite, with what only SQLite has (surviving kill -9 of the process
+ * that holds the file, the schema migration of an older file); the
+ * "store-etcd" group runs the same tests on a real etcd started for each
+ * test (skipped when etcd is not installed), with what only etcd has:
+ * several endpoints, two handles as two controllers, etcd's request limit,
+ * history from before a handle was opened or older than its window of
+ * recent events, etcd killed and restarted under an open handle. Each test
  * runs in its own temporary directory, removed afterwards. */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sqlite3.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,7 +40,9 @@
 
 struct fixture {
     char dir[256];
-    char path[300];
+    char path[300]; /* what open_store opens: a file, or the etcd URL */
+    pid_t etcd;     /* > 0 while the fixture's etcd runs */
+    int client_port, peer_port;
 };
 
 static int setup(void **state)
@@ -62,6 +73,124 @@ static int teardown(void **state)
     int r = nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     free(f);
     return r;
+}
+
+/* ---- a real etcd per test ------------------------------------------- */
+
+static const char *etcd_binary(void)
+{
+    static const char *const paths[] = {"/usr/bin/etcd", "/usr/local/bin/etcd"};
+    for (size_t i = 0; i < ST_ARRAY_SIZE(paths); i++)
+        if (access(paths[i], X_OK) == 0)
+            return paths[i];
+    return NULL;
+}
+
+/* A port the kernel has just handed out (and taken back): free unless
+ * someone else grabs it meanwhile, which etcd would then report. */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* Starts etcd on the fixture's data dir and ports (a restart keeps both)
+ * and waits until it answers. */
+static int etcd_start(struct fixture *f)
+{
+    char data[320], log[320], client[64], peer[64], cluster[80];
+    snprintf(data, sizeof(data), "%s/etcd", f->dir);
+    snprintf(log, sizeof(log), "%s/etcd.log", f->dir);
+    snprintf(client, sizeof(client), "http://127.0.0.1:%d", f->client_port);
+    snprintf(peer, sizeof(peer), "http://127.0.0.1:%d", f->peer_port);
+    snprintf(cluster, sizeof(cluster), "st=%s", peer);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        /* one member elects itself: a short election makes it ready in
+         * tens of milliseconds */
+        execl(etcd_binary(), "etcd", "--name", "st", "--data-dir", data, "--listen-client-urls",
+              client, "--advertise-client-urls", client, "--listen-peer-urls", peer,
+              "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
+              "--heartbeat-interval", "10", "--election-timeout", "100", "--logger", "zap",
+              "--log-level", "warn", (char *)NULL);
+        _exit(127);
+    }
+    f->etcd = pid;
+    int64_t deadline = st_time_mono_ns() + 10 * 1000000000LL;
+    while (st_time_mono_ns() < deadline) {
+        struct st_kv *kv = NULL;
+        if (st_kv_open(f->path, NULL, &kv, NULL) == 0) {
+            st_kv_close(kv);
+            return 0;
+        }
+        if (waitpid(pid, NULL, WNOHANG) == pid) {
+            f->etcd = 0;
+            return -1;
+        }
+        usleep(20 * 1000);
+    }
+    return -1;
+}
+
+static void etcd_kill(struct fixture *f, int sig)
+{
+    if (f->etcd <= 0)
+        return;
+    kill(f->etcd, sig);
+    int64_t deadline = st_time_mono_ns() + 5 * 1000000000LL;
+    while (waitpid(f->etcd, NULL, WNOHANG) == 0) {
+        if (st_time_mono_ns() > deadline) {
+            kill(f->etcd, SIGKILL);
+            waitpid(f->etcd, NULL, 0);
+            break;
+        }
+        usleep(10 * 1000);
+    }
+    f->etcd = 0;
+}
+
+static int setup_etcd(void **state)
+{
+    if (setup(state) < 0)
+        return -1;
+    struct fixture *f = *state;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        f->client_port = free_port();
+        f->peer_port = free_port();
+        snprintf(f->path, sizeof(f->path), "etcd://127.0.0.1:%d", f->client_port);
+        if (f->client_port > 0 && f->peer_port > 0 && f->client_port != f->peer_port &&
+            etcd_start(f) == 0)
+            return 0;
+        etcd_kill(f, SIGKILL);
+        char data[320];
+        snprintf(data, sizeof(data), "%s/etcd", f->dir);
+        nftw(data, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    }
+    print_error("etcd did not start; its log is in %s/etcd.log\n", f->dir);
+    return -1;
+}
+
+static int teardown_etcd(void **state)
+{
+    struct fixture *f = *state;
+    etcd_kill(f, SIGTERM);
+    return teardown(state);
 }
 
 static struct st_kv *open_store(const char *path, int64_t history)
@@ -238,6 +367,12 @@ static void test_list_paging(void **state)
     assert_int_equal(st_kv_list(kv, "/a_b/", "/a_b/5", 3, &exact, NULL), 0);
     assert_int_equal(exact->count, 3);
     assert_false(exact->more);
+
+    /* start_after past the prefix's range: nothing */
+    st_autoptr(st_kv_list) late = NULL;
+    assert_int_equal(st_kv_list(kv, "/a_b/", "/a_c", 0, &late, NULL), 0);
+    assert_int_equal(late->count, 0);
+    assert_false(late->more);
 
     /* start_after before the prefix starts at the prefix */
     st_autoptr(st_kv_list) early = NULL;
@@ -594,8 +729,8 @@ static void test_reopen(void **state)
     assert_int_equal(st_kv_delete(kv, "/r/a", ST_KV_ANY, NULL, NULL), 0);
     st_kv_close(kv);
 
-    /* "sqlite:" URL form of the same file */
-    st_autofree char *url = st_sprintf("sqlite:%s", f->path);
+    /* on SQLite, the "sqlite:" URL form of the same file */
+    st_autofree char *url = f->etcd ? st_strdup(f->path) : st_sprintf("sqlite:%s", f->path);
     st_autoptr(st_kv) again = open_store(url, 0);
     assert_int_equal(st_kv_revision(again), 3);
     st_autoptr(st_kv_entry) e = NULL;
@@ -745,8 +880,6 @@ static void test_bad_open(void **state)
     struct fixture *f = *state;
     st_autoptr(st_err) err = NULL;
     struct st_kv *kv = NULL;
-    expect_err(st_kv_open("etcd://127.0.0.1:2379", NULL, &kv, &err), -EOPNOTSUPP, &err,
-               "etcd backend is not available");
     expect_err(st_kv_open("redis://x", NULL, &kv, &err), -EINVAL, &err, "unknown scheme 'redis'");
     expect_err(st_kv_open("", NULL, &kv, &err), -EINVAL, &err, "empty");
     st_autofree char *missing = st_sprintf("%s/no/such/dir/store.db", f->dir);
@@ -1302,32 +1435,326 @@ static void test_migrate_v1(void **state)
     assert_string_equal(more->events[1].kv.key, "/v1/c");
 }
 
+/* ---- etcd only ---------------------------------------------------------- */
+
+static void test_etcd_urls(void **state)
+{
+    struct fixture *f = *state;
+    st_autoptr(st_err) err = NULL;
+    struct st_kv *kv = NULL;
+    expect_err(st_kv_open("etcd://", NULL, &kv, &err), -EINVAL, &err, "no path");
+    expect_err(st_kv_open("etcd://127.0.0.1:2379/prefix", NULL, &kv, &err), -EINVAL, &err,
+               "is not host:port[,host:port...]");
+    expect_err(st_kv_open("etcd://127.0.0.1:", NULL, &kv, &err), -EINVAL, &err, "has no port");
+    expect_err(st_kv_open("etcd://,", NULL, &kv, &err), -EINVAL, &err, "no endpoint");
+    /* nothing listens there: the error names etcd, the address and why */
+    int dead = free_port();
+    st_autofree char *url = st_sprintf("etcd://127.0.0.1:%d", dead);
+    st_autofree char *want = st_sprintf("etcd at http://127.0.0.1:%d", dead);
+    expect_err(st_kv_open(url, NULL, &kv, &err), -ECONNREFUSED, &err, want);
+    assert_null(kv);
+
+    /* a dead endpoint first: requests and the watch stream go to the next */
+    st_autofree char *both = st_sprintf("etcd://127.0.0.1:%d,127.0.0.1:%d", dead, f->client_port);
+    st_autoptr(st_kv) two = open_store(both, 0);
+    int64_t rev = put_str(two, "/f/a", "1", ST_KV_ABSENT);
+    assert_value(two, "/f/a", "1", rev);
+    st_autoptr(st_kv_events) ev = NULL;
+    assert_int_equal(st_kv_watch(two, "/f/", 0, 0, &ev, &err), 0);
+    assert_int_equal(ev->count, 1);
+    assert_int_equal(ev->revision, rev);
+}
+
+struct cross_ctx {
+    struct st_kv *kv;
+    int64_t after;
+    int r;
+    struct st_kv_events *ev;
+};
+
+static void *cross_watcher(void *arg)
+{
+    struct cross_ctx *c = arg;
+    c->r = st_kv_watch(c->kv, "/x/", c->after, 20000, &c->ev, NULL);
+    return NULL;
+}
+
+/* Two handles are two controllers on one etcd: each sees the other's
+ * writes at once (a poll included), compare-and-swap decides between them,
+ * and a watcher of one is woken by a write through the other. */
+static void test_etcd_two_handles(void **state)
+{
+    struct fixture *f = *state;
+    st_autoptr(st_kv) a = open_store(f->path, 0);
+    st_autoptr(st_kv) b = open_store(f->path, 0);
+    int64_t rev = put_str(a, "/x/flavor", "m1.small", ST_KV_ABSENT);
+    assert_value(b, "/x/flavor", "m1.small", rev);
+    assert_int_equal(st_kv_revision(b), rev);
+    st_autoptr(st_kv_events) poll = NULL;
+    assert_int_equal(st_kv_watch(b, "/x/", rev - 1, 0, &poll, NULL), 0);
+    assert_int_equal(poll->count, 1);
+
+    st_autoptr(st_err) err = NULL;
+    assert_int_equal(st_kv_put(b, "/x/flavor", "m1.big", 6, ST_KV_ABSENT, NULL, &err), -ECANCELED);
+    st_err_clear(&err);
+    int64_t rev2 = put_str(b, "/x/flavor", "m1.big", rev);
+    assert_int_equal(st_kv_put(a, "/x/flavor", "m1.tiny", 7, rev, NULL, &err), -ECANCELED);
+    assert_non_null(strstr(err->msg, "was modified"));
+    st_err_clear(&err);
+
+    struct cross_ctx c = {.kv = b, .after = rev2};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, cross_watcher, &c), 0);
+    usleep(50 * 1000);
+    int64_t t0 = st_time_mono_ns();
+    assert_int_equal(st_kv_delete(a, "/x/flavor", rev2, NULL, &err), 0);
+    pthread_join(t, NULL);
+    st_autoptr(st_kv_events) ev = c.ev;
+    assert_int_equal(c.r, 0);
+    assert_int_equal(ev->count, 1);
+    assert_int_equal(ev->events[0].type, ST_KV_EVENT_DELETE);
+    assert_int_equal(ev->events[0].kv.mod_rev, rev2 + 1);
+    print_message("    a delete through one handle woke the other's watcher in %.1f ms\n",
+                  (st_time_mono_ns() - t0) / 1e6);
+}
+
+/* etcd refuses requests over 1.5 MiB: the store says so before sending;
+ * a value just under it round-trips byte for byte. */
+static void test_etcd_request_limit(void **state)
+{
+    struct fixture *f = *state;
+    st_autoptr(st_kv) kv = open_store(f->path, 0);
+    size_t big = 2 * 1024 * 1024, fits = 1400 * 1024;
+    st_autofree unsigned char *buf = st_xcalloc(big, 1);
+    for (size_t i = 0; i < big; i++)
+        buf[i] = (unsigned char)(i * 131 + (i >> 9));
+    st_autoptr(st_err) err = NULL;
+    expect_err(st_kv_put(kv, "/big", buf, big, ST_KV_ANY, NULL, &err), -EFBIG, &err,
+               "etcd's --max-request-bytes");
+    const struct st_kv_op ops[] = {
+        {.type = ST_KV_OP_PUT, .key = "/big/1", .value = buf, .value_len = fits},
+        {.type = ST_KV_OP_PUT, .key = "/big/2", .value = buf, .value_len = fits}};
+    expect_err(st_kv_txn(kv, NULL, 0, ops, 2, NULL, &err), -EFBIG, &err,
+               "etcd's --max-request-bytes");
+    assert_int_equal(st_kv_revision(kv), 0);
+    if (st_kv_put(kv, "/big", buf, fits, ST_KV_ABSENT, NULL, &err) < 0)
+        fail_msg("put of %zu bytes: %s", fits, st_err_msg(err));
+    st_autoptr(st_kv_entry) e = NULL;
+    if (st_kv_get(kv, "/big", &e, &err) < 0)
+        fail_msg("get of %zu bytes: %s", fits, st_err_msg(err));
+    assert_int_equal(e->value_len, fits);
+    assert_memory_equal(e->value, buf, fits);
+}
+
+/* A handle opened on a store with history reads it from etcd (the events
+ * before the handle's own stream), then carries on from its stream. */
+static void test_etcd_history_before_open(void **state)
+{
+    struct fixture *f = *state;
+    struct st_kv *first = open_store(f->path, 0);
+    put_str(first, "/h/a", "1", ST_KV_ANY);
+    put_str(first, "/other", "x", ST_KV_ANY);
+    put_str(first, "/h/b", "2", ST_KV_ANY);
+    st_kv_close(first);
+
+    st_autoptr(st_kv) kv = open_store(f->path, 0);
+    st_autoptr(st_kv_events) ev = NULL;
+    assert_int_equal(st_kv_watch(kv, "/h/", 1, 1000, &ev, NULL), 0);
+    assert_int_equal(ev->count, 1);
+    assert_string_equal(ev->events[0].kv.key, "/h/b");
+    assert_int_equal(ev->revision, 3);
+    /* nothing under the prefix before the handle: it waits on its stream,
+     * and says how far it looked */
+    int64_t t0 = st_time_mono_ns();
+    st_autoptr(st_kv_events) none = NULL;
+    assert_int_equal(st_kv_watch(kv, "/nothing/", 0, 300, &none, NULL), 0);
+    assert_int_equal(none->count, 0);
+    assert_int_equal(none->revision, 3);
+    assert_true((st_time_mono_ns() - t0) / 1000000 >= 290);
+}
+
+#define WINDOW_WRITERS 4
+#define WINDOW_PUTS    1200
+#define WINDOW_VALUE   (8 * 1024) /* 1,200 of them are past the window's 8 MiB */
+
+struct window_ctx {
+    struct st_kv *kv;
+    int index;
+    int errors;
+};
+
+static void *window_writer(void *arg)
+{
+    struct window_ctx *c = arg;
+    char key[32];
+    char value[WINDOW_VALUE];
+    memset(value, 'v', sizeof(value));
+    for (int i = c->index; i < WINDOW_PUTS; i += WINDOW_WRITERS) {
+        snprintf(key, sizeof(key), "/win/%04d", i);
+        if (st_kv_put(c->kv, key, value, sizeof(value), ST_KV_ABSENT, NULL, NULL) < 0)
+            c->errors++;
+    }
+    return NULL;
+}
+
+/* A watcher further behind than the process's window of recent events
+ * reads the older stretch from etcd, then the rest from the window: every
+ * event, in order, none twice. */
+static void test_etcd_window(void **state)
+{
+    struct fixture *f = *state;
+    st_autoptr(st_kv) kv = open_store(f->path, 0);
+    struct window_ctx c[WINDOW_WRITERS];
+    pthread_t t[WINDOW_WRITERS];
+    for (int i = 0; i < WINDOW_WRITERS; i++) {
+        c[i] = (struct window_ctx){.kv = kv, .index = i};
+        assert_int_equal(pthread_create(&t[i], NULL, window_writer, &c[i]), 0);
+    }
+    for (int i = 0; i < WINDOW_WRITERS; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(c[i].errors, 0);
+    }
+    assert_int_equal(st_kv_revision(kv), WINDOW_PUTS);
+    int64_t after = 0, first_stop = 0;
+    size_t seen = 0;
+    int calls = 0;
+    while (after < WINDOW_PUTS) {
+        st_autoptr(st_kv_events) ev = NULL;
+        st_autoptr(st_err) err = NULL;
+        if (st_kv_watch(kv, "/win/", after, 0, &ev, &err) < 0)
+            fail_msg("watch from %lld: %s", (long long)after, st_err_msg(err));
+        assert_true(ev->count > 0);
+        for (size_t i = 0; i < ev->count; i++)
+            assert_int_equal(ev->events[i].kv.mod_rev, after + (int64_t)i + 1);
+        seen += ev->count;
+        after = ev->revision;
+        if (!first_stop)
+            first_stop = after;
+        calls++;
+    }
+    assert_int_equal(seen, WINDOW_PUTS);
+    /* the first call ended where the window begins: the older stretch came
+     * from etcd */
+    assert_true(first_stop < WINDOW_PUTS);
+    print_message("    %d events from revision 0 in %d calls (etcd up to %lld, then the window)\n",
+                  WINDOW_PUTS, calls, (long long)first_stop);
+}
+
+struct outage_ctx {
+    struct st_kv *kv;
+    int64_t after;
+    int r;
+    struct st_kv_events *ev;
+    struct st_err *err;
+};
+
+static void *outage_watcher(void *arg)
+{
+    struct outage_ctx *c = arg;
+    c->r = st_kv_watch(c->kv, "/o/", c->after, 20000, &c->ev, &c->err);
+    return NULL;
+}
+
+/* etcd killed under an open handle: requests fail at once and say why;
+ * etcd back on the same data: what was acknowledged is there, revisions go
+ * on, and a watcher parked through the outage gets the next write. */
+static void test_etcd_restart(void **state)
+{
+    struct fixture *f = *state;
+    st_autoptr(st_kv) kv = open_store(f->path, 0);
+    int64_t rev = 0;
+    char key[32];
+    for (int i = 0; i < 20; i++) {
+        snprintf(key, sizeof(key), "/o/%02d", i);
+        rev = put_str(kv, key, key, ST_KV_ABSENT);
+    }
+    struct outage_ctx c = {.kv = kv, .after = rev};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, outage_watcher, &c), 0);
+    usleep(50 * 1000);
+
+    etcd_kill(f, SIGKILL);
+    st_autoptr(st_err) err = NULL;
+    int64_t t0 = st_time_mono_ns();
+    assert_int_equal(st_kv_put(kv, "/o/down", "x", 1, ST_KV_ANY, NULL, &err), -ECONNREFUSED);
+    st_autofree char *where = st_sprintf("etcd at http://127.0.0.1:%d", f->client_port);
+    assert_non_null(strstr(err->msg, where));
+    st_err_clear(&err);
+    st_autoptr(st_kv_entry) e = NULL;
+    assert_int_equal(st_kv_get(kv, "/o/00", &e, &err), -ECONNREFUSED);
+    st_err_clear(&err);
+    st_autoptr(st_kv_events) poll = NULL;
+    assert_true(st_kv_watch(kv, "/o/", 0, 0, &poll, &err) < 0);
+    st_err_clear(&err);
+    assert_int_equal(st_kv_revision(kv), rev); /* the last one seen */
+    assert_true((st_time_mono_ns() - t0) / 1000000 < 3000);
+
+    assert_int_equal(etcd_start(f), 0);
+    for (int i = 0; i < 20; i++) {
+        snprintf(key, sizeof(key), "/o/%02d", i);
+        assert_value(kv, key, key, rev - 19 + i);
+    }
+    int64_t next = put_str(kv, "/o/back", "y", ST_KV_ABSENT);
+    assert_int_equal(next, rev + 1);
+    pthread_join(t, NULL);
+    st_autoptr(st_kv_events) ev = c.ev;
+    st_autoptr(st_err) werr = c.err;
+    if (c.r < 0)
+        fail_msg("watch across the outage: %s", st_err_msg(werr));
+    assert_int_equal(ev->count, 1);
+    assert_string_equal(ev->events[0].kv.key, "/o/back");
+    assert_int_equal(ev->events[0].kv.mod_rev, next);
+    /* and a poll sees it too */
+    st_autoptr(st_kv_events) after = NULL;
+    assert_int_equal(st_kv_watch(kv, "/o/", rev, 0, &after, NULL), 0);
+    assert_int_equal(after->count, 1);
+}
+
+/* The tests that hold on every backend, with the fixture that opens it. */
+#define ALL_BACKENDS(su, td)                                                                       \
+    cmocka_unit_test_setup_teardown(test_basic, su, td),                                           \
+        cmocka_unit_test_setup_teardown(test_revisions, su, td),                                   \
+        cmocka_unit_test_setup_teardown(test_cas, su, td),                                         \
+        cmocka_unit_test_setup_teardown(test_list_paging, su, td),                                 \
+        cmocka_unit_test_setup_teardown(test_concurrent_cas, su, td),                              \
+        cmocka_unit_test_setup_teardown(test_watch_stream, su, td),                                \
+        cmocka_unit_test_setup_teardown(test_watch_timeout, su, td),                               \
+        cmocka_unit_test_setup_teardown(test_watch_wake_all, su, td),                              \
+        cmocka_unit_test_setup_teardown(test_compaction, su, td),                                  \
+        cmocka_unit_test_setup_teardown(test_watch_quiet_prefix, su, td),                          \
+        cmocka_unit_test_setup_teardown(test_reopen, su, td),                                      \
+        cmocka_unit_test_setup_teardown(test_bad_input, su, td),                                   \
+        cmocka_unit_test_setup_teardown(test_txn_one_revision, su, td),                            \
+        cmocka_unit_test_setup_teardown(test_txn_all_or_nothing, su, td),                          \
+        cmocka_unit_test_setup_teardown(test_txn_watch, su, td),                                   \
+        cmocka_unit_test_setup_teardown(test_txn_race, su, td),                                    \
+        cmocka_unit_test_setup_teardown(test_txn_concurrent_moves, su, td),                        \
+        cmocka_unit_test_setup_teardown(test_txn_bad_input, su, td)
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest sqlite_tests[] = {
         cmocka_unit_test(test_prefix_end),
-        cmocka_unit_test_setup_teardown(test_basic, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_revisions, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cas, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_list_paging, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_cas, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_watch_stream, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_watch_timeout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_watch_wake_all, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_compaction, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_watch_quiet_prefix, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+        ALL_BACKENDS(setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_open, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_txn_one_revision, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_txn_all_or_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_txn_watch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_txn_race, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_txn_concurrent_moves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_txn_crash, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_txn_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
     };
-    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+    const struct CMUnitTest etcd_tests[] = {
+        ALL_BACKENDS(setup_etcd, teardown_etcd),
+        cmocka_unit_test_setup_teardown(test_etcd_urls, setup_etcd, teardown_etcd),
+        cmocka_unit_test_setup_teardown(test_etcd_two_handles, setup_etcd, teardown_etcd),
+        cmocka_unit_test_setup_teardown(test_etcd_request_limit, setup_etcd, teardown_etcd),
+        cmocka_unit_test_setup_teardown(test_etcd_history_before_open, setup_etcd, teardown_etcd),
+        cmocka_unit_test_setup_teardown(test_etcd_window, setup_etcd, teardown_etcd),
+        cmocka_unit_test_setup_teardown(test_etcd_restart, setup_etcd, teardown_etcd),
+    };
+    int failed = cmocka_run_group_tests_name("store", sqlite_tests, NULL, NULL);
+    if (!etcd_binary()) {
+        printf("etcd is not installed (scripts/install-deps.sh installs etcd-server): "
+               "skipping the store-etcd group\n");
+        return failed;
+    }
+    return failed + cmocka_run_group_tests_name("store-etcd", etcd_tests, NULL, NULL);
 }
