@@ -1076,6 +1076,7 @@ static int container_probe(struct st_driver_ctx *ctx, json_t *ret_facts, struct 
         if (nl)
             *nl = '\0';
     }
+    st_oci_seccomp_warm();
     json_object_set_new(ret_facts, "kind", json_string("container"));
     json_object_set_new(ret_facts, "runtime", json_string(version ? version : "crun"));
     json_object_set_new(ret_facts, "cgroup_layout",

@@ -133,6 +133,13 @@ static int seccomp_unconfined(json_t *flavor_specs, bool *ret, struct st_err **e
                       s);
 }
 
+void st_oci_seccomp_warm(void)
+{
+    const struct st_seccomp_bpf *bpf = NULL;
+    st_autoptr(st_err) err = NULL;
+    (void)st_seccomp_bpf_get(NULL, capabilities, ST_ARRAY_SIZE(capabilities), &bpf, &err);
+}
+
 int st_oci_config_new(const struct st_oci_params *p, json_t **ret, struct st_err **err)
 {
     if (!p->args || !p->args[0])

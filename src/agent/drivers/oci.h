@@ -56,6 +56,11 @@ struct st_oci_params {
 /* The config.json object (new reference). */
 int st_oci_config_new(const struct st_oci_params *p, json_t **ret, struct st_err **err);
 
+/* Compiles the default seccomp filter of this host's containers ahead of
+ * the first one (the driver's probe calls it), so no create waits for it.
+ * Failing is harmless: it is logged once, and crun compiles at start. */
+void st_oci_seccomp_warm(void);
+
 /* A valid hostname from a server name, as Nova sanitizes one: lower case,
  * spaces and '_' become '-', other characters outside [a-z0-9.-] go,
  * leading/trailing '-' and '.' go, at most 63 bytes; "server-<first 8 of
