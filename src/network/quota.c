@@ -1,7 +1,9 @@
-/* Neutron's quotas: the limits per project, the usage documents that creates
- * claim in with compare-and-swap, and the recount that corrects them from
- * the real resources when a create would be refused. See quota.h for why
- * usage is kept as one entry per resource. */
+/* Neutron's quotas: the limits per project, the counters and claim keys
+ * that creates claim in with one store transaction each, the conversion of
+ * the usage documents of the format before, and the recount that corrects
+ * counters and claims from the real resources when a create would be
+ * refused. See quota.h for why usage is kept as a counter plus one claim
+ * per resource. */
 #include "network/quota.h"
 
 #include <errno.h>
@@ -19,7 +21,7 @@
 #include "network/network-priv.h"
 #include "store/kv.h"
 
-/* A usage entry without its resource is taken for a create in flight for
+/* A claim without its resource is taken for a create in flight for
  * this long before it counts as the leftover of a crash. */
 #define USAGE_GRACE_MS 30000
 #define CAS_ATTEMPTS   1000
@@ -150,11 +152,264 @@ int st_network_quota_get(struct st_kv *kv, const char *project_id, struct st_net
     return 0;
 }
 
-/* ---- counting ---- */
+/* A short random pause between CAS attempts, so that many creates in one
+ * project do not retry in lock step. */
+static void backoff(int attempt)
+{
+    if (attempt < 2)
+        return;
+    unsigned char b;
+    st_random_bytes(&b, 1);
+    int cap_us = attempt < 10 ? 200 * attempt : 2000;
+    struct timespec ts = {0, (long)(b % (cap_us + 1)) * 1000};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- the store's transactions ---- */
+
+/* A transaction being built, owning the keys and values its compares and
+ * ops point to. Room for the counter and ST_KV_TXN_OPS_MAX - 1 claims. */
+struct txn {
+    struct st_kv_cmp cmps[ST_KV_TXN_OPS_MAX];
+    size_t n_cmps;
+    struct st_kv_op ops[ST_KV_TXN_OPS_MAX];
+    size_t n_ops;
+    char *owned[3 * ST_KV_TXN_OPS_MAX];
+    size_t n_owned;
+};
+
+/* Claims one transaction may change, beside the counter. */
+#define TXN_CLAIMS (ST_KV_TXN_OPS_MAX - 1)
+
+static struct txn *txn_new(void)
+{
+    return st_new0(struct txn, 1);
+}
+
+static void txn_free(struct txn *t)
+{
+    for (size_t i = 0; t && i < t->n_owned; i++)
+        free(t->owned[i]);
+    free(t);
+}
+ST_DEFINE_AUTOPTR(txn, txn_free)
+
+static const char *txn_keep(struct txn *t, char *s)
+{
+    t->owned[t->n_owned++] = s;
+    return s;
+}
+
+static void txn_cmp(struct txn *t, const char *key, int64_t expect_mod_rev)
+{
+    t->cmps[t->n_cmps++] = (struct st_kv_cmp){key, expect_mod_rev};
+}
+
+static void txn_put(struct txn *t, const char *key, char *value)
+{
+    const char *v = txn_keep(t, value);
+    t->ops[t->n_ops++] = (struct st_kv_op){ST_KV_OP_PUT, key, v, strlen(v)};
+}
+
+static void txn_del(struct txn *t, const char *key)
+{
+    t->ops[t->n_ops++] = (struct st_kv_op){ST_KV_OP_DELETE, key, NULL, 0};
+}
+
+/* Runs t; -ECANCELED (err untouched) when a compare failed. *ret_rev
+ * (optional): the revision it wrote. */
+static int txn_run(struct st_kv *kv, struct txn *t, int64_t *ret_rev, struct st_err **err)
+{
+    struct st_err *kerr = NULL;
+    int r = st_kv_txn(kv, t->cmps, t->n_cmps, t->ops, t->n_ops, ret_rev, &kerr);
+    if (r == 0 || r == -ECANCELED) {
+        st_err_free(kerr);
+        return r;
+    }
+    if (err && !*err)
+        *err = kerr;
+    else
+        st_err_free(kerr);
+    return r;
+}
+
+/* ---- counters and claims ---- */
 
 static const char *str(json_t *doc, const char *key)
 {
     return json_string_value(json_object_get(doc, key));
+}
+
+/* Resource ids become part of claim keys: nothing that could reach another
+ * key (uuids in practice). */
+static bool id_ok(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+static char *claims_prefix(const char *project_id, enum st_network_quota_resource res)
+{
+    return st_sprintf("%s%s/%s/", ST_NETWORK_QUOTA_CLAIMS_PREFIX, project_id, resources[res].name);
+}
+
+static char *claim_key(const char *project_id, enum st_network_quota_resource res, const char *id)
+{
+    return st_sprintf("%s%s/%s/%s", ST_NETWORK_QUOTA_CLAIMS_PREFIX, project_id, resources[res].name,
+                      id);
+}
+
+static char *dump_claim(int64_t at)
+{
+    return st_sprintf("{\"at\": %lld}", (long long)at);
+}
+
+static char *dump_counter(int64_t used)
+{
+    return st_sprintf("{\"used\": %lld}", (long long)(used > 0 ? used : 0));
+}
+
+/* One project's counter of one resource kind, as read. */
+struct counter {
+    const char *project_id;
+    enum st_network_quota_resource res;
+    char *key;
+    int64_t used;
+    int64_t rev; /* ST_KV_ABSENT: no counter yet (used 0) */
+};
+
+static void counter_init(struct counter *c, const char *project_id,
+                         enum st_network_quota_resource res)
+{
+    *c = (struct counter){project_id, res, usage_key(project_id, res), 0, ST_KV_ABSENT};
+}
+
+static void counter_fini(struct counter *c)
+{
+    free(c->key);
+}
+
+/* The project's claims of c's kind: {"<id>": {"at": ms, "rev": mod_rev}}
+ * (new reference). */
+static int list_claims(struct st_kv *kv, const struct counter *c, json_t **ret, struct st_err **err)
+{
+    st_autofree char *prefix = claims_prefix(c->project_id, c->res);
+    size_t plen = strlen(prefix);
+    st_autoptr(json_t) claims = json_object();
+    st_autofree char *after = NULL;
+    for (;;) {
+        st_autoptr(st_kv_list) l = NULL;
+        int r = st_kv_list(kv, prefix, after, 1000, &l, err);
+        if (r < 0)
+            return st_err_prefix(err, r, "listing %s", prefix);
+        for (size_t i = 0; i < l->count; i++) {
+            st_autoptr(json_t) doc =
+                json_loadb(l->entries[i].value, l->entries[i].value_len, 0, NULL);
+            json_object_set_new(
+                claims, l->entries[i].key + plen,
+                json_pack("{s:I, s:I}", "at",
+                          (json_int_t)json_integer_value(json_object_get(doc, "at")), "rev",
+                          (json_int_t)l->entries[i].mod_rev));
+        }
+        if (!l->more || l->count == 0)
+            break;
+        free(after);
+        after = st_strdup(l->entries[l->count - 1].key);
+    }
+    *ret = st_steal(&claims);
+    return 0;
+}
+
+static int64_t claim_int(json_t *claim, const char *name)
+{
+    return json_integer_value(json_object_get(claim, name));
+}
+
+/* Whether a counter document is of the format before: {"<id>": <claimed
+ * at>, ...}, or half converted (a counter beside the entries not yet
+ * moved). */
+static bool is_legacy(json_t *doc)
+{
+    return json_object_size(doc) != 1 || !json_is_integer(json_object_get(doc, "used"));
+}
+
+/* Moves the entries of a document of the format before (doc, read at rev)
+ * to claim keys, keeping their times, as many as one transaction holds; the
+ * counter becomes the number of claims, the document keeping the entries
+ * not yet moved beside it. An entry whose claim exists already is dropped
+ * rather than counted twice (and one whose id could not be a key, which no
+ * resource has). -ECANCELED when something changed meanwhile
+ * (read again). */
+static int convert_legacy(struct st_kv *kv, const struct counter *c, json_t *doc, int64_t rev,
+                          struct st_err **err)
+{
+    st_autoptr(json_t) claims = NULL;
+    int r = list_claims(kv, c, &claims, err);
+    if (r < 0)
+        return r;
+    int64_t used = (int64_t)json_object_size(claims);
+    st_autoptr(txn) t = txn_new();
+    txn_cmp(t, c->key, rev);
+    size_t moved = 0, already = 0;
+    const char *id;
+    json_t *at, *tmp;
+    json_object_foreach_safe(doc, tmp, id, at)
+    {
+        if (strcmp(id, "used") == 0)
+            continue;
+        if (moved == TXN_CLAIMS)
+            break;
+        if (id_ok(id) && !json_object_get(claims, id)) {
+            const char *ckey = txn_keep(t, claim_key(c->project_id, c->res, id));
+            txn_cmp(t, ckey, ST_KV_ABSENT);
+            txn_put(t, ckey, dump_claim(json_integer_value(at)));
+            used++;
+            moved++;
+        } else {
+            already++;
+        }
+        json_object_del(doc, id);
+    }
+    json_object_set_new(doc, "used", json_integer(used));
+    size_t left = json_object_size(doc) - 1;
+    txn_put(t, c->key, st_json_dumps(doc));
+    if ((r = txn_run(kv, t, NULL, err)) < 0)
+        return r == -ECANCELED ? r : st_err_prefix(err, r, "converting %s", c->key);
+    st_log_info("network_quota_usage_converted",
+                "project=%s resource=%s moved=%zu counted_already=%zu left=%zu", c->project_id,
+                resources[c->res].name, moved, already, left);
+    return 0;
+}
+
+/* Reads c's counter, converting a document of the format before first. */
+static int counter_read(struct st_kv *kv, struct counter *c, struct st_err **err)
+{
+    for (int attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+        st_autoptr(json_t) doc = NULL;
+        int64_t rev;
+        int r = read_doc(kv, c->key, &doc, &rev, err);
+        if (r < 0)
+            return r;
+        if (doc && is_legacy(doc)) {
+            r = convert_legacy(kv, c, doc, rev, err);
+            if (r < 0 && r != -ECANCELED)
+                return r;
+            continue;
+        }
+        c->used = doc ? json_integer_value(json_object_get(doc, "used")) : 0;
+        c->rev = rev;
+        return 0;
+    }
+    return st_err_set(err, -EAGAIN, "the %s usage of project %s is contended; try again",
+                      resources[c->res].name, c->project_id);
 }
 
 /* The ids of the project's resources of kind res that exist now: {"<id>":
@@ -182,49 +437,82 @@ static int real_ids(struct st_kv *kv, const char *project_id, enum st_network_qu
     return 0;
 }
 
-/* Brings usage in line with real (the resources that exist): drops entries
- * without a resource that are older than the grace period, adopts
- * resources without an entry (stamped 0, so that a later recount may drop
- * them again). Returns how many entries changed. */
-static size_t recount(json_t *usage, json_t *real, const char *project_id,
-                      enum st_network_quota_resource res)
+/* Brings c's claims in line with the resources that exist: drops the
+ * claims without a resource that are older than the grace period, adopts
+ * the resources without a claim (stamped 0, so that a later recount may
+ * drop them again), and sets the counter to the number of claims, in as
+ * many transactions as that takes, each comparing the counter (which every
+ * claim's write changes too, so the claims listed are the claims there
+ * are). *ret_real: how many resources exist. Leaves c read afresh. */
+static int recount(struct st_kv *kv, struct counter *c, int64_t *ret_real, struct st_err **err)
 {
-    int64_t now = st_time_now_ms();
-    size_t dropped = 0, adopted = 0;
-    const char *id;
-    json_t *at, *tmp;
-    json_object_foreach_safe(usage, tmp, id, at)
-    {
-        if (!json_object_get(real, id) && now - json_integer_value(at) > USAGE_GRACE_MS) {
-            json_object_del(usage, id);
-            dropped++;
+    for (int attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+        backoff(attempt);
+        st_autoptr(json_t) claims = NULL;
+        st_autoptr(json_t) real = NULL;
+        int r;
+        /* the counter first, then the claims and the resources: a change
+         * of either after the counter was read fails the transactions */
+        if ((r = counter_read(kv, c, err)) < 0 || (r = list_claims(kv, c, &claims, err)) < 0 ||
+            (r = real_ids(kv, c->project_id, c->res, &real, err)) < 0)
+            return r;
+        int64_t now = st_time_now_ms();
+        st_autoptr(json_t) drop = json_array();
+        st_autoptr(json_t) adopt = json_array();
+        const char *id;
+        json_t *v;
+        json_object_foreach(claims, id, v)
+        {
+            if (!json_object_get(real, id) && now - claim_int(v, "at") > USAGE_GRACE_MS)
+                json_array_append_new(drop, json_string(id));
         }
-    }
-    json_t *v;
-    json_object_foreach(real, id, v)
-    {
-        if (!json_object_get(usage, id)) {
-            json_object_set_new(usage, id, json_integer(0));
-            adopted++;
+        json_object_foreach(real, id, v)
+        {
+            if (!json_object_get(claims, id) && id_ok(id))
+                json_array_append_new(adopt, json_string(id));
         }
+        *ret_real = (int64_t)json_object_size(real);
+        int64_t count = (int64_t)json_object_size(claims);
+        size_t n_drop = json_array_size(drop), n_adopt = json_array_size(adopt);
+        if (n_drop == 0 && n_adopt == 0 && count == c->used)
+            return 0;
+        int64_t rev = c->rev;
+        size_t i = 0, j = 0;
+        do {
+            st_autoptr(txn) t = txn_new();
+            txn_cmp(t, c->key, rev);
+            for (; i < n_drop && t->n_ops < TXN_CLAIMS; i++) {
+                const char *cid = json_string_value(json_array_get(drop, i));
+                const char *ckey = txn_keep(t, claim_key(c->project_id, c->res, cid));
+                txn_cmp(t, ckey, claim_int(json_object_get(claims, cid), "rev"));
+                txn_del(t, ckey);
+                count--;
+            }
+            for (; i == n_drop && j < n_adopt && t->n_ops < TXN_CLAIMS; j++) {
+                const char *ckey =
+                    txn_keep(t, claim_key(c->project_id, c->res,
+                                          json_string_value(json_array_get(adopt, j))));
+                txn_cmp(t, ckey, ST_KV_ABSENT);
+                txn_put(t, ckey, dump_claim(0));
+                count++;
+            }
+            txn_put(t, c->key, dump_counter(count));
+            if ((r = txn_run(kv, t, &rev, err)) < 0)
+                break;
+        } while (i < n_drop || j < n_adopt);
+        if (r == -ECANCELED)
+            continue;
+        if (r < 0)
+            return st_err_prefix(err, r, "recounting %s", c->key);
+        if (n_drop || n_adopt)
+            st_log_info("network_quota_recounted", "project=%s resource=%s dropped=%zu adopted=%zu",
+                        c->project_id, resources[c->res].name, n_drop, n_adopt);
+        c->used = count;
+        c->rev = rev;
+        return 0;
     }
-    if (dropped || adopted)
-        st_log_info("network_quota_recounted", "project=%s resource=%s dropped=%zu adopted=%zu",
-                    project_id, resources[res].name, dropped, adopted);
-    return dropped + adopted;
-}
-
-/* A short random pause between CAS attempts, so that many creates in one
- * project do not retry in lock step. */
-static void backoff(int attempt)
-{
-    if (attempt < 2)
-        return;
-    unsigned char b;
-    st_random_bytes(&b, 1);
-    int cap_us = attempt < 10 ? 200 * attempt : 2000;
-    struct timespec ts = {0, (long)(b % (cap_us + 1)) * 1000};
-    nanosleep(&ts, NULL);
+    return st_err_set(err, -EAGAIN, "the %s usage of project %s is contended; try again",
+                      resources[c->res].name, c->project_id);
 }
 
 static int check_resource(enum st_network_quota_resource res, struct st_err **err)
@@ -234,6 +522,103 @@ static int check_resource(enum st_network_quota_resource res, struct st_err **er
     return 0;
 }
 
+static int check_ids(const char *const *ids, size_t n, struct st_err **err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!id_ok(ids[i]))
+            return st_err_set(err, -EINVAL, "Invalid resource id '%s'.", ids[i] ?: "");
+    return 0;
+}
+
+/* Whether ids[i]'s claim exists, for each i with !skip[i]; sets skip[i]
+ * where it does. Returns how many are left. */
+static size_t skip_claimed(struct st_kv *kv, const struct counter *c, const char *const *ids,
+                           size_t n, bool *skip)
+{
+    size_t left = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (skip[i])
+            continue;
+        st_autofree char *ckey = claim_key(c->project_id, c->res, ids[i]);
+        st_autoptr(st_kv_entry) e = NULL;
+        if (st_kv_get(kv, ckey, &e, NULL) == 0)
+            skip[i] = true;
+        else
+            left++;
+    }
+    return left;
+}
+
+/* Whether ids[i] is one of ids[0..i-1]. */
+static bool seen_before(const char *const *ids, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(ids[i], ids[j]) == 0)
+            return true;
+    return false;
+}
+
+/* Claims ids (at most TXN_CLAIMS) in c's kind; with limit >= 0, only
+ * within it. The common path is one read and one transaction. */
+static int add_batch(struct st_kv *kv, struct counter *c, const char *const *ids, size_t n,
+                     int64_t limit, struct st_err **err)
+{
+    bool skip[TXN_CLAIMS] = {false};
+    bool counted = false, corrected = false;
+    size_t fresh = n;
+    /* an id twice would be two ops on one key, which a transaction refuses */
+    for (size_t i = 0; i < n; i++)
+        if (seen_before(ids, i)) {
+            skip[i] = true;
+            fresh--;
+        }
+    for (int attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+        backoff(attempt);
+        int r = counter_read(kv, c, err);
+        if (r < 0)
+            return r;
+        int64_t real;
+        if (c->rev == ST_KV_ABSENT && !counted) {
+            /* The first claim: count what the project has already. */
+            counted = true;
+            if ((r = recount(kv, c, &real, err)) < 0)
+                return r;
+        }
+        if (limit >= 0 && c->used + (int64_t)fresh > limit) {
+            /* claimed already (a retried create) is counted already */
+            if ((fresh = skip_claimed(kv, c, ids, n, skip)) == 0)
+                return 0;
+            if (c->used + (int64_t)fresh > limit) {
+                if (corrected)
+                    return st_err_set(err, -EDQUOT, "Quota exceeded for resources: ['%s'].",
+                                      resources[c->res].name);
+                corrected = true;
+                if ((r = recount(kv, c, &real, err)) < 0)
+                    return r;
+                continue;
+            }
+        }
+        int64_t now = st_time_now_ms();
+        st_autoptr(txn) t = txn_new();
+        txn_cmp(t, c->key, c->rev);
+        for (size_t i = 0; i < n; i++) {
+            if (skip[i])
+                continue;
+            const char *ckey = txn_keep(t, claim_key(c->project_id, c->res, ids[i]));
+            txn_cmp(t, ckey, ST_KV_ABSENT);
+            txn_put(t, ckey, dump_claim(now));
+        }
+        txn_put(t, c->key, dump_counter(c->used + (int64_t)fresh));
+        r = txn_run(kv, t, NULL, err);
+        if (r != -ECANCELED)
+            return r < 0 ? st_err_prefix(err, r, "claiming in %s", c->key) : 0;
+        if ((fresh = skip_claimed(kv, c, ids, n, skip)) == 0)
+            return 0;
+    }
+    return st_err_set(err, -EAGAIN, "the %s usage of project %s is contended; try again",
+                      resources[c->res].name, c->project_id);
+}
+
 /* Adds ids to the project's usage of res; with check, only within limit. */
 static int add_ids(struct st_kv *kv, const char *project_id, enum st_network_quota_resource res,
                    const char *const *ids, size_t n, bool check, struct st_err **err)
@@ -241,7 +626,8 @@ static int add_ids(struct st_kv *kv, const char *project_id, enum st_network_quo
     if (!project_id || !*project_id || n == 0)
         return 0;
     int r;
-    if ((r = check_project(project_id, err)) < 0 || (r = check_resource(res, err)) < 0)
+    if ((r = check_project(project_id, err)) < 0 || (r = check_resource(res, err)) < 0 ||
+        (r = check_ids(ids, n, err)) < 0)
         return r;
     int64_t limit = -1;
     if (check) {
@@ -250,49 +636,12 @@ static int add_ids(struct st_kv *kv, const char *project_id, enum st_network_quo
             return r;
         limit = q.limit[res];
     }
-    st_autofree char *key = usage_key(project_id, res);
-    for (int attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-        backoff(attempt);
-        st_autoptr(json_t) usage = NULL;
-        st_autoptr(json_t) real = NULL;
-        int64_t rev;
-        if ((r = read_doc(kv, key, &usage, &rev, err)) < 0)
-            return r;
-        if (!usage) {
-            /* The first claim: count what the project has already. */
-            if ((r = real_ids(kv, project_id, res, &real, err)) < 0)
-                return r;
-            usage = json_object();
-            recount(usage, real, project_id, res);
-        }
-        size_t fresh = 0;
-        for (size_t i = 0; i < n; i++)
-            fresh += json_object_get(usage, ids[i]) ? 0 : 1;
-        if (fresh == 0)
-            return 0;
-        if (limit >= 0 && (int64_t)(json_object_size(usage) + fresh) > limit) {
-            /* Read after the usage, so that a resource deleted in between is
-             * either still counted or already released. */
-            if (!real && (r = real_ids(kv, project_id, res, &real, err)) < 0)
-                return r;
-            size_t changed = recount(usage, real, project_id, res);
-            if ((int64_t)(json_object_size(usage) + fresh) > limit) {
-                if (changed) /* keep the correction; a lost race loses nothing */
-                    write_doc(kv, key, usage, rev, NULL);
-                return st_err_set(err, -EDQUOT, "Quota exceeded for resources: ['%s'].",
-                                  resources[res].name);
-            }
-        }
-        int64_t now = st_time_now_ms();
-        for (size_t i = 0; i < n; i++)
-            if (!json_object_get(usage, ids[i]))
-                json_object_set_new(usage, ids[i], json_integer(now));
-        r = write_doc(kv, key, usage, rev, err);
-        if (r != -ECANCELED)
-            return r;
-    }
-    return st_err_set(err, -EAGAIN, "the %s usage of project %s is contended; try again",
-                      resources[res].name, project_id);
+    struct counter c;
+    counter_init(&c, project_id, res);
+    for (size_t i = 0; i < n && r >= 0; i += TXN_CLAIMS)
+        r = add_batch(kv, &c, ids + i, n - i < TXN_CLAIMS ? n - i : TXN_CLAIMS, limit, err);
+    counter_fini(&c);
+    return r;
 }
 
 int st_network_quota_claim(struct st_kv *kv, const char *project_id,
@@ -309,30 +658,73 @@ int st_network_quota_charge(struct st_kv *kv, const char *project_id,
     return add_ids(kv, project_id, res, ids, n, false, err);
 }
 
+/* Releases the claims of ids (at most TXN_CLAIMS) that exist, in one
+ * transaction that compares them and the counter. */
+static int remove_batch(struct st_kv *kv, struct counter *c, const char *const *ids, size_t n,
+                        struct st_err **err)
+{
+    bool counted = false;
+    for (int attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+        backoff(attempt);
+        int r = counter_read(kv, c, err);
+        if (r < 0)
+            return r;
+        st_autoptr(txn) t = txn_new();
+        txn_cmp(t, c->key, c->rev);
+        int64_t gone = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!id_ok(ids[i]) || seen_before(ids, i))
+                continue;
+            const char *ckey = txn_keep(t, claim_key(c->project_id, c->res, ids[i]));
+            st_autoptr(st_kv_entry) e = NULL;
+            struct st_err *gerr = NULL;
+            if ((r = st_kv_get(kv, ckey, &e, &gerr)) == -ENOENT) {
+                st_err_free(gerr);
+                continue;
+            }
+            if (r < 0) {
+                if (err && !*err)
+                    *err = gerr;
+                else
+                    st_err_free(gerr);
+                return st_err_prefix(err, r, "reading %s", ckey);
+            }
+            txn_cmp(t, ckey, e->mod_rev);
+            txn_del(t, ckey);
+            gone++;
+        }
+        if (gone == 0)
+            return 0;
+        if (c->rev == ST_KV_ABSENT && !counted) {
+            /* claims without a counter (someone removed it): count them
+             * first, or the counter would start below them */
+            counted = true;
+            int64_t real;
+            if ((r = recount(kv, c, &real, err)) < 0)
+                return r;
+            continue;
+        }
+        txn_put(t, c->key, dump_counter(c->used - gone));
+        r = txn_run(kv, t, NULL, err);
+        if (r != -ECANCELED)
+            return r < 0 ? st_err_prefix(err, r, "releasing in %s", c->key) : 0;
+    }
+    return st_err_set(err, -EAGAIN, "the %s usage of project %s is contended",
+                      resources[c->res].name, c->project_id);
+}
+
 static int remove_ids(struct st_kv *kv, const char *project_id, enum st_network_quota_resource res,
                       const char *const *ids, size_t n, struct st_err **err)
 {
     int r;
     if ((r = check_project(project_id, err)) < 0 || (r = check_resource(res, err)) < 0)
         return r;
-    st_autofree char *key = usage_key(project_id, res);
-    for (int attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-        backoff(attempt);
-        st_autoptr(json_t) usage = NULL;
-        int64_t rev;
-        if ((r = read_doc(kv, key, &usage, &rev, err)) < 0)
-            return r;
-        size_t gone = 0;
-        for (size_t i = 0; usage && i < n; i++)
-            gone += json_object_del(usage, ids[i]) == 0 ? 1 : 0;
-        if (gone == 0)
-            return 0;
-        r = write_doc(kv, key, usage, rev, err);
-        if (r != -ECANCELED)
-            return r;
-    }
-    return st_err_set(err, -EAGAIN, "the %s usage of project %s is contended", resources[res].name,
-                      project_id);
+    struct counter c;
+    counter_init(&c, project_id, res);
+    for (size_t i = 0; i < n && r >= 0; i += TXN_CLAIMS)
+        r = remove_batch(kv, &c, ids + i, n - i < TXN_CLAIMS ? n - i : TXN_CLAIMS, err);
+    counter_fini(&c);
+    return r;
 }
 
 int st_network_quota_release(struct st_kv *kv, const char *project_id,
@@ -357,37 +749,6 @@ void st_network_quota_release_one(struct st_kv *kv, const char *project_id,
     st_network_quota_release(kv, project_id, res, ids, id ? 1 : 0, NULL);
 }
 
-/* The usage of one resource, corrected by a recount that is kept. */
-static int usage_of(struct st_kv *kv, const char *project_id, enum st_network_quota_resource res,
-                    int64_t *ret_used, int64_t *ret_reserved, struct st_err **err)
-{
-    st_autofree char *key = usage_key(project_id, res);
-    for (int attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-        backoff(attempt);
-        st_autoptr(json_t) usage = NULL;
-        st_autoptr(json_t) real = NULL;
-        int64_t rev;
-        int r;
-        if ((r = read_doc(kv, key, &usage, &rev, err)) < 0 ||
-            (r = real_ids(kv, project_id, res, &real, err)) < 0)
-            return r;
-        /* No document yet: nothing claimed, nothing to correct. */
-        if (usage && recount(usage, real, project_id, res) > 0) {
-            r = write_doc(kv, key, usage, rev, err);
-            if (r == -ECANCELED)
-                continue;
-            if (r < 0)
-                return r;
-        }
-        /* after the recount every real resource has its entry */
-        *ret_used = (int64_t)json_object_size(real);
-        *ret_reserved = usage ? (int64_t)(json_object_size(usage) - json_object_size(real)) : 0;
-        return 0;
-    }
-    return st_err_set(err, -EAGAIN, "the %s usage of project %s is contended; try again",
-                      resources[res].name, project_id);
-}
-
 int st_network_quota_usage(struct st_kv *kv, const char *project_id,
                            struct st_network_quota_usage *ret, struct st_err **err)
 {
@@ -395,10 +756,19 @@ int st_network_quota_usage(struct st_kv *kv, const char *project_id,
     if (r < 0)
         return r;
     *ret = (struct st_network_quota_usage){0};
-    for (size_t i = 0; i < ST_NETWORK_QUOTA_N_COUNTED; i++)
-        if ((r = usage_of(kv, project_id, i, &ret->used[i], &ret->reserved[i], err)) < 0)
-            return r;
-    return 0;
+    for (size_t i = 0; i < ST_NETWORK_QUOTA_N_COUNTED && r >= 0; i++) {
+        struct counter c;
+        counter_init(&c, project_id, i);
+        int64_t real = 0;
+        /* after the recount every resource that exists has its claim; the
+         * other claims are creates in flight */
+        if ((r = recount(kv, &c, &real, err)) >= 0) {
+            ret->used[i] = real;
+            ret->reserved[i] = c.used > real ? c.used - real : 0;
+        }
+        counter_fini(&c);
+    }
+    return r;
 }
 
 /* ---- limits ---- */

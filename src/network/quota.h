@@ -6,27 +6,37 @@
  *
  * /network/quotas/<project>                  {"network": 5, ...}: what an admin
  *                                            set (absent keys: the default)
- * /network/quota-usage/<project>/<resource>  {"<id>": <claimed at, ms>, ...}
+ * /network/quota-usage/<project>/<resource>  {"used": n}: the counter
+ * /network/quota-claims/<project>/<resource>/<id>  {"at": ms}: one per
+ *                                            resource counted
  *
- * Why a usage document with one entry per resource, not a bare counter: the
- * store has compare-and-swap on one key but no multi-key transaction, so
- * "count, then create" lets two racing creates both see 9 of 10. A create
- * instead claims its resource's id in the usage document with a
- * compare-and-swap before it writes the resource; of two racers one CAS
- * fails, re-reads (now seeing the other's claim) and re-checks, so a limit
- * is never overshot. A delete releases the id afterwards. A crash between a
- * claim and the write (or between a delete and its release) leaves an
- * entry with no resource; it is corrected when it matters, level-triggered:
- * a create that would be refused recounts the project's real resources,
- * drops the entries that have none (older than a grace period: younger ones
- * are creates in flight) and adopts resources that have no entry (made
- * before quotas were kept, or by a path that died half-way), then decides.
- * The ids are what make this safe: a release of an entry that a recount
- * already dropped is a no-op, where a counter would be decremented twice.
- * One document per resource kind keeps port creates from contending with
- * network creates. The first claim of a project and kind builds the
- * document from the real resources, so projects that existed before are
- * counted from the start.
+ * Why a counter and one claim key per resource: "count, then create" lets
+ * two racing creates both see 9 of 10. A create instead claims its
+ * resource's id before it writes the resource, in one store transaction
+ * (st_kv_txn) that compares the counter's revision and the claim's absence
+ * and writes the counter + 1 and the claim: of two racers one transaction
+ * fails, re-reads (now seeing the other's count) and re-checks, so a limit
+ * is never overshot. A delete releases the id afterwards, the mirror
+ * transaction (counter - 1, claim deleted, both compared). Every write of a
+ * claim writes the counter too, so the counter is always the number of
+ * claims, and each create or delete costs the store a few hundred bytes
+ * whatever the project's size (a document listing every id, the format
+ * before, cost O(n) per create; such a document is converted to claims, in
+ * transactions that keep the count, the first time it is touched).
+ *
+ * A crash between a claim and the write (or between a delete and its
+ * release) leaves a claim with no resource; it is corrected when it
+ * matters, level-triggered: a create that would be refused (and a read of
+ * the usage) recounts the project's real resources, drops the claims that
+ * have none (older than a grace period: younger ones are creates in
+ * flight) and adopts resources that have no claim (made before quotas were
+ * kept, or by a path that died half-way), then decides. The ids are what
+ * make this safe: a release of a claim that a recount already dropped is a
+ * no-op, where a bare counter would be decremented twice. One counter per
+ * resource kind keeps port creates from contending with network creates.
+ * The first claim of a project and kind (no counter yet) recounts too, so
+ * projects that existed before are counted from the start. An unlimited
+ * (-1) resource is counted all the same, by the same one transaction.
  *
  * What Neutron makes on its own (a project's default security group and its
  * rules, the egress rules of a new group, router interface ports) is
@@ -43,8 +53,9 @@
 
 struct st_kv;
 
-#define ST_NETWORK_QUOTAS_PREFIX      "/network/quotas/"
-#define ST_NETWORK_QUOTA_USAGE_PREFIX "/network/quota-usage/"
+#define ST_NETWORK_QUOTAS_PREFIX       "/network/quotas/"
+#define ST_NETWORK_QUOTA_USAGE_PREFIX  "/network/quota-usage/"
+#define ST_NETWORK_QUOTA_CLAIMS_PREFIX "/network/quota-claims/"
 
 /* Neutron's quota resources, in the order `quota show` lists them. */
 enum st_network_quota_resource {

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <cmocka.h>
@@ -19,6 +20,7 @@
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/times.h"
+#include "lib/uuid.h"
 #include "network/model.h"
 #include "network/network-priv.h"
 #include "network/network.h"
@@ -1309,6 +1311,203 @@ static void test_quota_neutron_made(void **state)
     assert_int_equal(used(f->kv, PROJECT_A, ST_NETWORK_QUOTA_ROUTER), 0);
 }
 
+/* The JSON document at key (*ret_rev: its mod_rev), or NULL when absent. */
+static json_t *read_json(struct st_kv *kv, const char *key, int64_t *ret_rev)
+{
+    st_autoptr(st_kv_entry) e = NULL;
+    if (st_kv_get(kv, key, &e, NULL) < 0)
+        return NULL;
+    if (ret_rev)
+        *ret_rev = e->mod_rev;
+    return json_loadb(e->value, e->value_len, 0, NULL);
+}
+
+/* Removes every key under prefix. */
+static void delete_all(struct st_kv *kv, const char *prefix)
+{
+    st_autoptr(st_kv_list) l = NULL;
+    assert_int_equal(st_kv_list(kv, prefix, NULL, 0, &l, NULL), 0);
+    for (size_t i = 0; i < l->count; i++)
+        assert_int_equal(st_kv_delete(kv, l->entries[i].key, ST_KV_ANY, NULL, NULL), 0);
+}
+
+static char *claims_of(const char *project, const char *res)
+{
+    return st_sprintf("%s%s/%s/", ST_NETWORK_QUOTA_CLAIMS_PREFIX, project, res);
+}
+
+static int64_t counter_of(struct st_kv *kv, const char *project, const char *res)
+{
+    st_autofree char *key = st_sprintf("%s%s/%s", ST_NETWORK_QUOTA_USAGE_PREFIX, project, res);
+    st_autoptr(json_t) doc = read_json(kv, key, NULL);
+    assert_non_null(doc);
+    assert_int_equal(json_object_size(doc), 1);
+    return json_integer_value(json_object_get(doc, "used"));
+}
+
+/* Bytes (key + value) the store wrote under prefix after revision from. */
+static size_t history_bytes(struct st_kv *kv, const char *prefix, int64_t from)
+{
+    st_autoptr(st_kv_events) ev = NULL;
+    assert_int_equal(st_kv_watch(kv, prefix, from, 0, &ev, NULL), 0);
+    size_t bytes = 0;
+    for (size_t i = 0; i < ev->count; i++)
+        bytes += strlen(ev->events[i].kv.key) + ev->events[i].kv.value_len;
+    return bytes;
+}
+
+/* Usage is a counter plus one claim key per resource: a create writes both
+ * in one transaction of a constant size however many the project has, also
+ * when the limit is -1 (counted, shown, cheap), and a delete takes both
+ * back in one. */
+#define MANY_CLAIMS 400
+
+static void test_quota_counter_and_claims(void **state)
+{
+    struct fixture *f = *state;
+    st_autoptr(json_t) n1 = mk_network(f->kv, &alice, "{\"name\": \"n1\"}");
+    st_autofree char *nclaims = claims_of(PROJECT_A, "network");
+    st_autofree char *n1_claim = st_sprintf("%s%s", nclaims, s(n1, "id"));
+    int64_t crev = 0;
+    st_autoptr(json_t) claim = read_json(f->kv, n1_claim, &crev);
+    assert_non_null(claim);
+    assert_true(llabs(json_integer_value(json_object_get(claim, "at")) - st_time_now_ms()) < 60000);
+    assert_int_equal(counter_of(f->kv, PROJECT_A, "network"), 1);
+    assert_int_equal(st_network_delete(f->kv, &alice, s(n1, "id"), NULL), 0);
+    assert_int_equal(count_keys(f->kv, nclaims), 0);
+    assert_int_equal(counter_of(f->kv, PROJECT_A, "network"), 0);
+
+    set_quota(f->kv, PROJECT_A, "{\"security_group_rule\": -1}");
+    st_autoptr(json_t) groups = NULL; /* the default group and its 4 rules */
+    assert_int_equal(st_security_group_list(f->kv, &alice, NULL, &groups, NULL), 0);
+    st_autofree char *rclaims = claims_of(PROJECT_A, "security_group_rule");
+    static char ids[MANY_CLAIMS][ST_UUID_LEN];
+    int64_t start = st_kv_revision(f->kv);
+    size_t first = 0, last = 0;
+    for (int i = 0; i < MANY_CLAIMS; i++) {
+        st_uuid_new(ids[i]);
+        int64_t before = st_kv_revision(f->kv);
+        assert_int_equal(st_network_quota_claim(f->kv, PROJECT_A,
+                                                ST_NETWORK_QUOTA_SECURITY_GROUP_RULE, ids[i], NULL),
+                         0);
+        /* one transaction: two small keys, whatever came before */
+        assert_int_equal(st_kv_revision(f->kv), before + 1);
+        size_t bytes = history_bytes(f->kv, "/network/quota-", before);
+        assert_true(bytes < 300);
+        if (i == 0)
+            first = bytes;
+        last = bytes;
+    }
+    assert_true(last <= first + 4); /* the counter's digits */
+    /* a claim again is no change; the usage shows them all (creates in flight) */
+    int64_t now_rev = st_kv_revision(f->kv);
+    assert_int_equal(st_network_quota_claim(f->kv, PROJECT_A, ST_NETWORK_QUOTA_SECURITY_GROUP_RULE,
+                                            ids[7], NULL),
+                     0);
+    assert_int_equal(st_kv_revision(f->kv), now_rev);
+    assert_int_equal(count_keys(f->kv, rclaims), MANY_CLAIMS + 4);
+    assert_int_equal(counter_of(f->kv, PROJECT_A, "security_group_rule"), MANY_CLAIMS + 4);
+    struct st_network_quota_usage u;
+    assert_int_equal(st_network_quota_usage(f->kv, PROJECT_A, &u, NULL), 0);
+    assert_int_equal(u.used[ST_NETWORK_QUOTA_SECURITY_GROUP_RULE], 4); /* the default group's */
+    assert_int_equal(u.reserved[ST_NETWORK_QUOTA_SECURITY_GROUP_RULE], MANY_CLAIMS);
+
+    /* releases: one transaction each, many at once in as few as they fit */
+    const char *some[200];
+    for (int i = 0; i < 200; i++)
+        some[i] = ids[i];
+    int64_t before = st_kv_revision(f->kv);
+    assert_int_equal(st_network_quota_release(
+                         f->kv, PROJECT_A, ST_NETWORK_QUOTA_SECURITY_GROUP_RULE, some, 200, NULL),
+                     0);
+    assert_int_equal(st_kv_revision(f->kv), before + 2);
+    for (int i = 200; i < MANY_CLAIMS; i++)
+        st_network_quota_release_one(f->kv, PROJECT_A, ST_NETWORK_QUOTA_SECURITY_GROUP_RULE,
+                                     ids[i]);
+    assert_int_equal(st_kv_revision(f->kv), before + 2 + MANY_CLAIMS - 200);
+    /* releasing again changes nothing */
+    st_network_quota_release_one(f->kv, PROJECT_A, ST_NETWORK_QUOTA_SECURITY_GROUP_RULE, ids[0]);
+    assert_int_equal(st_kv_revision(f->kv), before + 2 + MANY_CLAIMS - 200);
+    assert_int_equal(count_keys(f->kv, rclaims), 4);
+    assert_int_equal(counter_of(f->kv, PROJECT_A, "security_group_rule"), 4);
+    /* 400 creates and deletes: some 100 KB of history, where the document
+     * listing every id cost O(n) each (40.8 MB for 1,000 rule creates) */
+    size_t total = history_bytes(f->kv, "/network/quota-", start);
+    print_message("quota history of %d claims and releases: %zu bytes\n", MANY_CLAIMS, total);
+    assert_true(total < (size_t)MANY_CLAIMS * 2 * 300);
+}
+
+/* A store written before counters ({"<id>": <claimed at>, ...} per project
+ * and kind) is converted the first time it is touched: entries become
+ * claims with their times, the counter their number, in one transaction
+ * (several for more than one holds), and works as before after. */
+static void test_quota_legacy_usage(void **state)
+{
+    struct fixture *f = *state;
+    set_quota(f->kv, PROJECT_A, "{\"network\": 3}");
+    st_autoptr(json_t) n1 = mk_network(f->kv, &alice, "{\"name\": \"n1\"}");
+    st_autoptr(json_t) n2 = mk_network(f->kv, &alice, "{\"name\": \"n2\"}");
+    /* as the version before left it: no claims, one document */
+    st_autofree char *nclaims = claims_of(PROJECT_A, "network");
+    delete_all(f->kv, nclaims);
+    assert_int_equal(count_keys(f->kv, nclaims), 0);
+    const char *in_flight = "99999999-2222-4333-8444-555555555555";
+    int64_t then = st_time_now_ms() - 5000;
+    st_autoptr(json_t) legacy =
+        json_pack("{s:I, s:I, s:I}", s(n1, "id"), (json_int_t)then, s(n2, "id"), (json_int_t)then,
+                  in_flight, (json_int_t)st_time_now_ms());
+    put_usage(f->kv, PROJECT_A, "network", legacy);
+
+    struct st_network_quota_usage u;
+    assert_int_equal(st_network_quota_usage(f->kv, PROJECT_A, &u, NULL), 0);
+    assert_int_equal(u.used[ST_NETWORK_QUOTA_NETWORK], 2);
+    assert_int_equal(u.reserved[ST_NETWORK_QUOTA_NETWORK], 1);
+    assert_int_equal(counter_of(f->kv, PROJECT_A, "network"), 3);
+    assert_int_equal(count_keys(f->kv, nclaims), 3);
+    st_autofree char *key = st_sprintf("%s%s/network", ST_NETWORK_QUOTA_USAGE_PREFIX, PROJECT_A);
+    st_autofree char *n1_claim = st_sprintf("%s%s", nclaims, s(n1, "id"));
+    int64_t urev = 0, crev = 0;
+    st_autoptr(json_t) counter = read_json(f->kv, key, &urev);
+    st_autoptr(json_t) claim = read_json(f->kv, n1_claim, &crev);
+    assert_int_equal(json_integer_value(json_object_get(claim, "at")), then);
+    assert_int_equal(crev, urev); /* written together */
+    /* the limit holds the in-flight create's place; its release frees it */
+    json_t *ret = NULL;
+    assert_fails(try_network(f->kv, &alice, "n3", &ret, &err_), -EDQUOT,
+                 "Quota exceeded for resources: ['network'].");
+    st_network_quota_release_one(f->kv, PROJECT_A, ST_NETWORK_QUOTA_NETWORK, in_flight);
+    st_autoptr(json_t) n3 = mk_network(f->kv, &alice, "{\"name\": \"n3\"}");
+    assert_int_equal(st_network_delete(f->kv, &alice, s(n1, "id"), NULL), 0);
+    assert_int_equal(used(f->kv, PROJECT_A, ST_NETWORK_QUOTA_NETWORK), 2);
+
+    /* 300 entries: three transactions, all counted; touched by a release
+     * of something else */
+    st_autoptr(json_t) many = json_object();
+    char id[ST_UUID_LEN];
+    for (int i = 0; i < 300; i++) {
+        st_uuid_new(id);
+        json_object_set_new(many, id, json_integer(st_time_now_ms()));
+    }
+    put_usage(f->kv, PROJECT_B, "port", many);
+    int64_t before = st_kv_revision(f->kv);
+    st_network_quota_release_one(f->kv, PROJECT_B, ST_NETWORK_QUOTA_PORT, in_flight);
+    assert_int_equal(st_kv_revision(f->kv), before + 3);
+    assert_int_equal(counter_of(f->kv, PROJECT_B, "port"), 300);
+    st_autofree char *pclaims = claims_of(PROJECT_B, "port");
+    assert_int_equal(count_keys(f->kv, pclaims), 300);
+    /* and a claim converts too, then counts: 300 of a limit of 300 */
+    set_quota(f->kv, PROJECT_B, "{\"port\": 301}");
+    put_usage(f->kv, PROJECT_B, "port", many);
+    delete_all(f->kv, pclaims);
+    assert_int_equal(
+        st_network_quota_claim(f->kv, PROJECT_B, ST_NETWORK_QUOTA_PORT, in_flight, NULL), 0);
+    assert_int_equal(counter_of(f->kv, PROJECT_B, "port"), 301);
+    st_uuid_new(id);
+    assert_fails(st_network_quota_claim(f->kv, PROJECT_B, ST_NETWORK_QUOTA_PORT, id, &err_),
+                 -EDQUOT, "Quota exceeded for resources: ['port'].");
+    (void)n2;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1329,6 +1528,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_quota_recount, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quota_concurrent_creates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quota_neutron_made, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quota_counter_and_claims, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quota_legacy_usage, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
