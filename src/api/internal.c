@@ -351,13 +351,15 @@ struct st_api_internal_waker {
 };
 
 /* What parked polls wait for: server documents (assignments) and network
- * state (node views). Heartbeats and the like wake nobody. */
+ * state (node views; quota bookkeeping is no part of one). Heartbeats and the
+ * like wake nobody. */
 static bool wakes_polls(const struct st_kv_events *ev)
 {
     for (size_t i = 0; i < ev->count; i++) {
         const char *k = ev->events[i].kv.key;
         if (strncmp(k, ST_COMPUTE_SERVERS_PREFIX, strlen(ST_COMPUTE_SERVERS_PREFIX)) == 0 ||
-            strncmp(k, "/network/", strlen("/network/")) == 0)
+            (strncmp(k, "/network/", strlen("/network/")) == 0 &&
+             strncmp(k, "/network/quota", strlen("/network/quota")) != 0)) /* not in a view */
             return true;
     }
     return false;
