@@ -54,15 +54,8 @@ void st_compute_quota_defaults(struct st_compute_quota *ret)
 
 static int check_project(const char *project_id, struct st_err **err)
 {
-    size_t n = project_id ? strlen(project_id) : 0;
-    if (n == 0 || n > 64)
+    if (!st_id_valid(project_id))
         return st_err_set(err, -EINVAL, "Invalid project id '%s'.", project_id ? project_id : "");
-    for (size_t i = 0; i < n; i++) {
-        char c = project_id[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
-            return st_err_set(err, -EINVAL, "Invalid project id '%s'.", project_id);
-    }
     return 0;
 }
 

@@ -54,6 +54,20 @@ void st_uuid_hex32(char out[ST_HEX32_LEN])
     st_hex_encode(b, sizeof(b), out);
 }
 
+bool st_id_valid(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
 bool st_uuid_valid(const char *s)
 {
     if (!s || strlen(s) != 36)

@@ -60,15 +60,8 @@ void st_network_quota_defaults(struct st_network_quota *ret)
 /* Project ids become part of keys: nothing that could reach another key. */
 static int check_project(const char *project_id, struct st_err **err)
 {
-    size_t n = project_id ? strlen(project_id) : 0;
-    if (n == 0 || n > 64)
+    if (!st_id_valid(project_id))
         return st_err_set(err, -EINVAL, "Invalid project id '%s'.", project_id ? project_id : "");
-    for (size_t i = 0; i < n; i++) {
-        char c = project_id[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
-            return st_err_set(err, -EINVAL, "Invalid project id '%s'.", project_id);
-    }
     return 0;
 }
 
@@ -242,20 +235,6 @@ static const char *str(json_t *doc, const char *key)
 
 /* Resource ids become part of claim keys: nothing that could reach another
  * key (uuids in practice). */
-static bool id_ok(const char *id)
-{
-    size_t n = id ? strlen(id) : 0;
-    if (n == 0 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = id[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
-            return false;
-    }
-    return true;
-}
-
 static char *claims_prefix(const char *project_id, enum st_network_quota_resource res)
 {
     return st_sprintf("%s%s/%s/", ST_NETWORK_QUOTA_CLAIMS_PREFIX, project_id, resources[res].name);
@@ -367,7 +346,7 @@ static int convert_legacy(struct st_kv *kv, const struct counter *c, json_t *doc
             continue;
         if (moved == TXN_CLAIMS)
             break;
-        if (id_ok(id) && !json_object_get(claims, id)) {
+        if (st_id_valid(id) && !json_object_get(claims, id)) {
             const char *ckey = txn_keep(t, claim_key(c->project_id, c->res, id));
             txn_cmp(t, ckey, ST_KV_ABSENT);
             txn_put(t, ckey, dump_claim(json_integer_value(at)));
@@ -468,7 +447,7 @@ static int recount(struct st_kv *kv, struct counter *c, int64_t *ret_real, struc
         }
         json_object_foreach(real, id, v)
         {
-            if (!json_object_get(claims, id) && id_ok(id))
+            if (!json_object_get(claims, id) && st_id_valid(id))
                 json_array_append_new(adopt, json_string(id));
         }
         *ret_real = (int64_t)json_object_size(real);
@@ -525,7 +504,7 @@ static int check_resource(enum st_network_quota_resource res, struct st_err **er
 static int check_ids(const char *const *ids, size_t n, struct st_err **err)
 {
     for (size_t i = 0; i < n; i++)
-        if (!id_ok(ids[i]))
+        if (!st_id_valid(ids[i]))
             return st_err_set(err, -EINVAL, "Invalid resource id '%s'.", ids[i] ?: "");
     return 0;
 }
@@ -673,7 +652,7 @@ static int remove_batch(struct st_kv *kv, struct counter *c, const char *const *
         txn_cmp(t, c->key, c->rev);
         int64_t gone = 0;
         for (size_t i = 0; i < n; i++) {
-            if (!id_ok(ids[i]) || seen_before(ids, i))
+            if (!st_id_valid(ids[i]) || seen_before(ids, i))
                 continue;
             const char *ckey = txn_keep(t, claim_key(c->project_id, c->res, ids[i]));
             st_autoptr(st_kv_entry) e = NULL;

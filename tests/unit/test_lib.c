@@ -67,6 +67,17 @@ static void test_uuid(void **state)
     char h[ST_HEX32_LEN];
     st_uuid_hex32(h);
     assert_int_equal(strlen(h), 32);
+    /* ids that become parts of keys: nothing that reaches another key */
+    assert_true(st_id_valid(a) && st_id_valid(h) && st_id_valid("web_01"));
+    const char *bad[] = {NULL, "", "a/b", "..", "a b", "x\n", "\xc3\xa9"};
+    for (size_t i = 0; i < ST_ARRAY_SIZE(bad); i++)
+        assert_false(st_id_valid(bad[i]));
+    char long_id[66];
+    memset(long_id, 'a', 65);
+    long_id[65] = '\0';
+    assert_false(st_id_valid(long_id));
+    long_id[64] = '\0';
+    assert_true(st_id_valid(long_id));
 }
 
 static void test_path_join(void **state)
