@@ -576,7 +576,15 @@ static void test_seccomp_bpf_same_as_crun(void **state)
     const char *create[] = {crun,     "--root",   root,   "--cgroup-manager=disabled",
                             "create", "--bundle", bundle, "--pid-file",
                             pidfile,  id,         NULL};
-    int rc = st_proc_run(create, &opts, 30000, 0, NULL, &err);
+    /* spawned and waited for, not st_proc_run: that one reads crun's output
+     * until it closes, which the created container keeps open */
+    pid_t pid = 0;
+    int created = 0;
+    int rc = st_proc_spawn(create, &opts, &pid, &err);
+    if (rc == 0)
+        rc = st_proc_wait(pid, 30000, &created, &err);
+    if (rc == 0 && !(WIFEXITED(created) && WEXITSTATUS(created) == 0))
+        rc = st_err_set(&err, -EIO, "crun create exited with status %d", created);
     st_autofree char *theirs_path = st_sprintf("%s/%s/seccomp.bpf", root, id);
     st_autofree char *theirs = NULL;
     size_t theirs_len = 0;
