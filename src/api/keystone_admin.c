@@ -287,6 +287,30 @@ static int user_show(struct st_http_request *req, struct st_http_response *resp,
     return respond(resp, 200, "user", render_user(app, doc));
 }
 
+/* A project's record: its own users may read it (Keystone's
+ * identity:get_project is project_id:%(target.project.id)s, which the
+ * openstack CLI needs for `project show` and `quota show|set` of one's own
+ * project); the policy lets readers and members through the route, and the
+ * target project decides, as for any resource: another project's is not
+ * found unless one's roles reach every project. */
+static int project_show(struct st_http_request *req, struct st_http_response *resp,
+                        struct st_err **err)
+{
+    struct st_api_app *app = req->app;
+    const char *project_id = st_http_param(req, "project_id");
+    st_autoptr(st_err) denied = NULL;
+    int r = st_api_authorize(req, "identity:project:show", project_id, &denied);
+    if (r == -ENOENT)
+        return st_err_set(err, r, "Could not find project: %s.", project_id);
+    if (r < 0)
+        return st_err_set(err, r, "%s", st_err_msg(denied));
+    st_autoptr(json_t) doc = NULL;
+    r = st_identity_project_get(app->identity, project_id, &doc, err);
+    if (r < 0)
+        return r;
+    return respond(resp, 200, "project", render_project(app, doc));
+}
+
 /* The projects a user holds a role on (`openstack project list --my-projects`
  * and keystoneauth's unscoped flows). */
 static int user_projects(struct st_http_request *req, struct st_http_response *resp,
@@ -312,8 +336,12 @@ static int user_projects(struct st_http_request *req, struct st_http_response *r
             continue;
         json_object_set_new(seen, pid, json_true());
         json_t *p = NULL;
-        if (st_identity_project_get(app->identity, pid, &p, NULL) == 0)
+        st_autoptr(st_err) local = NULL;
+        r = st_identity_project_get(app->identity, pid, &p, &local);
+        if (r == 0)
             json_array_append_new(docs, p);
+        else if (r != -ENOENT) /* deleted meanwhile is fine; a store failure is not */
+            return st_err_set(err, r, "%s", st_err_msg(local));
     }
     st_http_resp_json(resp, 200, render_list(app, "projects", docs, render_project));
     return 0;
@@ -397,8 +425,12 @@ static int grant_list_roles(struct st_http_request *req, struct st_http_response
     json_array_foreach(grants, i, g)
     {
         json_t *role = NULL;
-        if (st_identity_role_get(app->identity, str(g, "role_id"), &role, NULL) == 0)
+        st_autoptr(st_err) local = NULL;
+        r = st_identity_role_get(app->identity, str(g, "role_id"), &role, &local);
+        if (r == 0)
             json_array_append_new(roles, role);
+        else if (r != -ENOENT) /* deleted meanwhile is fine; a store failure is not */
+            return st_err_set(err, r, "%s", st_err_msg(local));
     }
     st_http_resp_json(resp, 200, render_list(app, "roles", roles, render_role));
     return 0;
@@ -470,8 +502,7 @@ static const struct st_route admin_routes[] = {
                   &kind_project),
     KS_KIND_ROUTE("POST", "/identity/v3/projects", "identity:project:create", kind_create,
                   &kind_project),
-    KS_KIND_ROUTE("GET", "/identity/v3/projects/{project_id}", "identity:project:show", kind_show,
-                  &kind_project),
+    KS_ROUTE("GET", "/identity/v3/projects/{project_id}", "identity:project:show", 0, project_show),
     KS_KIND_ROUTE("PATCH", "/identity/v3/projects/{project_id}", "identity:project:update",
                   kind_update, &kind_project),
     KS_KIND_ROUTE("DELETE", "/identity/v3/projects/{project_id}", "identity:project:delete",

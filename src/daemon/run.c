@@ -241,6 +241,7 @@ int st_daemon_run(const struct st_daemon_config *cfg, struct st_err **err)
     st_log_info("stratosd_stopping", "signal=%s", strsignal(sig));
     st_agent_stop(agent); /* first: it is a client of this server; instances keep running */
     st_ctrl_placement_stop(st_steal(&placement));
+    st_identity_watch_stop(identity); /* requests still served read tokens from the store */
     st_api_internal_waker_stop(waker);
     st_kv_wake_all(kv);
     st_api_server_stop(srv, ST_DAEMON_SHUTDOWN_GRACE_MS);

@@ -25,10 +25,15 @@ static int ensure(struct st_identity *id, const char *kind, const char *domain_i
     if (ret_created)
         *ret_created = false;
     for (int attempt = 0; attempt < 3; attempt++) {
-        if (st_idrec_find(id->kv, kind, domain_id, name, ret, NULL) == 0)
-            return 0;
         st_autoptr(st_err) local = NULL;
-        int r = create(id, req, ret, &local);
+        int r = st_idrec_find(id->kv, kind, domain_id, name, ret, &local);
+        if (r == 0)
+            return 0;
+        if (r != -ENOENT)
+            return st_err_set(err, r, "finding %s '%s': %s", kind, name,
+                              local ? st_err_msg(local) : "failed");
+        st_err_clear(&local);
+        r = create(id, req, ret, &local);
         if (r == 0) {
             if (ret_created)
                 *ret_created = true;

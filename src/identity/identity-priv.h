@@ -1,6 +1,7 @@
 /* What the identity service's files share and nothing else may use (tests
- * aside): the context, the token cache and rate limiter it holds, the clock
- * seam that lets tests expire tokens without sleeping, and helpers for the
+ * aside): the context, the token cache and rate limiter it holds, the store
+ * watch that keeps them in step with other controllers, the clock seam that
+ * lets tests expire tokens without sleeping, and helpers for the
  * Keystone-worded errors every record kind answers with. */
 #pragma once
 
@@ -24,6 +25,21 @@ struct st_identity {
      * (grants against the deletion of their user, project or role), so a
      * grant never outlives what it names within one controller. */
     pthread_mutex_t cascade_lock;
+
+    /* Serialises reloads of the custom roles' rules (each one reads every
+     * role and replaces them all), so that an older read is never applied
+     * over a newer one. */
+    pthread_mutex_t roles_lock;
+
+    /* The store watch (watch.c): one thread that forgets the tokens deleted
+     * through any controller and reloads the roles when one changes.
+     * watch_in_sync (atomic) is false while the watch fails: the token cache
+     * may then miss revocations and is not trusted. */
+    pthread_t watcher;
+    bool watching;
+    bool watch_stop;    /* atomic */
+    bool watch_in_sync; /* atomic */
+    int64_t watch_rev;  /* where the watch starts, and where it stopped */
 
     /* A hash of a password nobody knows, verified when the user is unknown
      * so that a failed login costs the same whether the user exists. */
@@ -85,11 +101,29 @@ int st_identity_token_issue(struct st_identity *id, json_t *user, json_t *projec
 /* The token cache: created at st_identity_new, freed with it. */
 struct token_cache *st_token_cache_new(void);
 void st_token_cache_free(struct token_cache *c);
-/* Empties the cache (benchmarks of the uncached path, tests). */
+/* Empties the cache (benchmarks of the uncached path, tests, and the watch
+ * when it may have missed revocations); validations that began before it
+ * do not fill it. */
 void st_token_cache_clear(struct token_cache *c);
+/* Forgets one token (its hash) deleted through any controller; a
+ * validation that began before does not put it back. */
+void st_token_cache_forget(struct token_cache *c, const char *hash);
 
-/* Defines in the policy the rules of a role record that has them. */
-int st_identity_role_load_rules(struct st_identity *id, json_t *role, struct st_err **err);
+/* The store keys of tokens: TOKENS_PREFIX + the hex SHA-256 of the secret. */
+#define ST_IDENTITY_TOKENS_PREFIX "/identity/tokens/"
+#define ST_IDENTITY_ROLES_PREFIX  "/identity/roles/"
+/* Every identity key starts with this (the watch's prefix). */
+#define ST_IDENTITY_PREFIX "/identity/"
+
+/* Reads every role record and gives the policy engine the custom roles'
+ * rules in one step. *ret_rev (optional) receives the store revision the
+ * roles were read at: a watch from it misses no later change. */
+int st_identity_roles_reload(struct st_identity *id, int64_t *ret_rev, struct st_err **err);
+
+/* Starts the watch from revision rev (st_identity_new does; a restart
+ * after st_identity_watch_stop goes on from id->watch_rev). The cache is
+ * trusted from the first poll that caught up. */
+int st_identity_watch_start(struct st_identity *id, int64_t rev, struct st_err **err);
 
 /* The password hash of nobody, made by st_identity_new. */
 const char *st_identity_dummy_hash(struct st_identity *id);

@@ -1,6 +1,7 @@
 /* The identity service's context: the store it keeps its records in, its
  * configuration, the policy engine (with the custom roles' rules loaded from
- * the store), the token cache and the failed-login limiters. Also the small
+ * the store), the token cache, the failed-login limiters and the store watch
+ * that keeps the last three in step with other controllers. Also the small
  * helpers every record kind shares: Keystone's error wording, the clock, and
  * encodings. */
 #include "identity-priv.h"
@@ -188,24 +189,6 @@ static int ensure_default_domain(struct st_identity *id, struct st_err **err)
     return 0;
 }
 
-static int load_custom_roles(struct st_identity *id, struct st_err **err)
-{
-    st_autoptr(json_t) roles = NULL;
-    int r = st_idrec_list(id->kv, "roles", &roles, err);
-    if (r < 0)
-        return st_err_prefix(err, r, "listing roles");
-    size_t i;
-    json_t *role;
-    json_array_foreach(roles, i, role)
-    {
-        r = st_identity_role_load_rules(id, role, err);
-        if (r < 0)
-            return st_err_prefix(err, r, "loading role '%s'",
-                                 json_string_value(json_object_get(role, "name")));
-    }
-    return 0;
-}
-
 int st_identity_new(struct st_kv *kv, const struct st_identity_config *cfg,
                     struct st_identity **ret, struct st_err **err)
 {
@@ -236,6 +219,7 @@ int st_identity_new(struct st_kv *kv, const struct st_identity_config *cfg,
     id->peer_failures = st_ratelimit_new(RATELIMIT_SLOTS, c.max_failures_per_peer,
                                          (int64_t)c.failure_window_s * 1000);
     pthread_mutex_init(&id->cascade_lock, NULL);
+    pthread_mutex_init(&id->roles_lock, NULL);
     id->now_ms = wall_clock;
 
     /* Made now rather than at the first unknown user, so that every failed
@@ -243,8 +227,14 @@ int st_identity_new(struct st_kv *kv, const struct st_identity_config *cfg,
     int r = make_dummy_hash(id, err);
     if (r == 0)
         r = ensure_default_domain(id, err);
+    /* The roles are read at some revision; the watch goes on from there, so
+     * no role change (nor revocation) through another controller is missed
+     * from now on. */
+    int64_t rev = 0;
     if (r == 0)
-        r = load_custom_roles(id, err);
+        r = st_identity_roles_reload(id, &rev, err);
+    if (r == 0)
+        r = st_identity_watch_start(id, rev, err);
     if (r < 0) {
         st_identity_free(id);
         return st_err_prefix(err, r, "opening the identity service");
@@ -257,11 +247,13 @@ void st_identity_free(struct st_identity *id)
 {
     if (!id)
         return;
+    st_identity_watch_stop(id);
     st_policy_free(id->policy);
     st_token_cache_free(id->cache);
     st_ratelimit_free(id->user_failures);
     st_ratelimit_free(id->peer_failures);
     pthread_mutex_destroy(&id->cascade_lock);
+    pthread_mutex_destroy(&id->roles_lock);
     free(id->dummy_hash);
     free(id);
 }

@@ -1,7 +1,10 @@
 /* The identity service: domains, projects, users, roles, role assignments
  * (grants) and tokens, kept in the store; authentication (argon2id
  * passwords, rate-limited failures) and token validation (SHA-256 of the
- * token looked up in an in-memory cache, then the store). It knows no HTTP:
+ * token looked up in an in-memory cache, then the store). Several instances
+ * may serve one store: each watches it for revocations and role changes.
+ * A store failure is reported as such (the API answers 503), never as a
+ * failed authentication. It knows no HTTP:
  * the Keystone API (api/keystone.c) renders what it returns.
  *
  * Records are JSON documents in their internal shape:
@@ -38,8 +41,17 @@ struct st_identity_config {
     unsigned max_failures_per_peer; /* 0 = 20 */
 };
 
+/* Opens the identity service over kv and starts its store watch: one
+ * thread that keeps this instance in step with every other on the same
+ * store (other controllers on one etcd): a token revoked through any of
+ * them is forgotten by this one's cache, and a role's rules changed through
+ * any of them are enforced here, within moments. */
 int st_identity_new(struct st_kv *kv, const struct st_identity_config *cfg,
                     struct st_identity **ret, struct st_err **err);
+/* Stops the store watch (its thread ends within a fifth of a second); for the
+ * daemon's shutdown, before the store is woken and closed. Idempotent;
+ * st_identity_free does it too. */
+void st_identity_watch_stop(struct st_identity *id);
 void st_identity_free(struct st_identity *id);
 ST_DEFINE_AUTOPTR(st_identity, st_identity_free)
 

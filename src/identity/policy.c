@@ -134,23 +134,26 @@ struct st_policy *st_policy_new(void)
     size_t ns = ST_ARRAY_SIZE(project_services), nv = ST_ARRAY_SIZE(read_verbs);
 
     /* reader: service:*:<read verb> for each service, and its own tokens. */
-    char **reader = st_new0(char *, ns *nv + 1);
+    char **reader = st_new0(char *, ns *nv + 2);
     size_t n = 0;
     for (size_t s = 0; s < ns; s++)
         for (size_t v = 0; v < nv; v++)
             reader[n++] = st_sprintf("%s:*:%s", project_services[s], read_verbs[v]);
     reader[n++] = st_strdup("identity:token:*");
+    /* its own project's record: the handler answers 404 for any other */
+    reader[n++] = st_strdup("identity:project:show");
     /* admin-only actions include reads (hypervisors, services): denied too */
     char **reader_deny = copy_patterns(admin_only, ST_ARRAY_SIZE(admin_only));
     put_role(p, "reader", reader, n, reader_deny, ST_ARRAY_SIZE(admin_only), false, true);
 
     /* member: everything in the project services, minus admin-only writes. */
-    char **member = st_new0(char *, ns + 1);
+    char **member = st_new0(char *, ns + 2);
     for (size_t s = 0; s < ns; s++)
         member[s] = st_sprintf("%s:*", project_services[s]);
     member[ns] = st_strdup("identity:token:*");
+    member[ns + 1] = st_strdup("identity:project:show");
     char **deny = copy_patterns(admin_only, ST_ARRAY_SIZE(admin_only));
-    put_role(p, "member", member, ns + 1, deny, ST_ARRAY_SIZE(admin_only), false, true);
+    put_role(p, "member", member, ns + 2, deny, ST_ARRAY_SIZE(admin_only), false, true);
 
     char **all = st_new0(char *, 1);
     all[0] = st_strdup("*");
@@ -200,6 +203,63 @@ void st_policy_remove_role(struct st_policy *p, const char *role)
         *r = p->roles[--p->n_roles];
     }
     pthread_rwlock_unlock(&p->lock);
+}
+
+int st_policy_replace_custom(struct st_policy *p, const struct st_policy_rules *roles, size_t n,
+                             struct st_err **err)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct st_policy_rules *d = &roles[i];
+        if (!d->name || !d->name[0])
+            return st_err_set(err, -EINVAL, "a custom role needs a name");
+        for (size_t j = 0; j < d->n_allow; j++)
+            if (!pattern_valid(d->allow[j]))
+                return st_err_set(err, -EINVAL, "role '%s': invalid action pattern '%s'", d->name,
+                                  d->allow[j]);
+        for (size_t j = 0; j < d->n_deny; j++)
+            if (!pattern_valid(d->deny[j]))
+                return st_err_set(err, -EINVAL, "role '%s': invalid action pattern '%s'", d->name,
+                                  d->deny[j]);
+    }
+    /* Built before taking the lock, so checks wait only for the swap. */
+    struct policy_role *fresh = st_new0(struct policy_role, n);
+    for (size_t i = 0; i < n; i++) {
+        const struct st_policy_rules *d = &roles[i];
+        fresh[i] = (struct policy_role){st_strdup(d->name),
+                                        copy_patterns(d->allow, d->n_allow),
+                                        d->n_allow,
+                                        copy_patterns(d->deny, d->n_deny),
+                                        d->n_deny,
+                                        d->all_projects,
+                                        false};
+    }
+    pthread_rwlock_wrlock(&p->lock);
+    for (size_t i = 0; i < n; i++) {
+        struct policy_role *r = find_role(p, fresh[i].name);
+        if (r && r->builtin) {
+            pthread_rwlock_unlock(&p->lock);
+            int code = st_err_set(err, -EINVAL, "role '%s' is built in and cannot be redefined",
+                                  fresh[i].name);
+            for (size_t j = 0; j < n; j++)
+                role_clear(&fresh[j]);
+            free(fresh);
+            return code;
+        }
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < p->n_roles; i++) {
+        if (p->roles[i].builtin)
+            p->roles[kept++] = p->roles[i];
+        else
+            role_clear(&p->roles[i]);
+    }
+    p->roles = st_xrealloc(p->roles, (kept + n) * sizeof(*p->roles));
+    if (n)
+        memcpy(&p->roles[kept], fresh, n * sizeof(*fresh));
+    p->n_roles = kept + n;
+    pthread_rwlock_unlock(&p->lock);
+    free(fresh);
+    return 0;
 }
 
 static bool matches_any(char *const *patterns, size_t n, const char *action)

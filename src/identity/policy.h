@@ -5,7 +5,8 @@
  * Rules are data, in the spirit of Kubernetes Role/RoleBinding: a role holds
  * allow and deny patterns over action names (fnmatch globs; a deny wins) and
  * says whether it reaches across projects. The built-in roles:
- *   reader  read actions (list, show, get) of the services, in its project
+ *   reader  read actions (list, show, get) of the services, in its project,
+ *           and its project's own record (Keystone's identity:get_project)
  *   member  reader + writes in its project, except admin-only actions
  *   admin   every action in every project
  * A role assignment (a grant) binds a user to a role in one project; a
@@ -42,6 +43,23 @@ int st_policy_set_role(struct st_policy *p, const char *role, const char *const 
                        size_t n_allow, const char *const *deny, size_t n_deny, bool all_projects,
                        struct st_err **err);
 void st_policy_remove_role(struct st_policy *p, const char *role);
+
+/* A custom role's rules (the strings are borrowed). */
+struct st_policy_rules {
+    const char *name;
+    const char *const *allow;
+    size_t n_allow;
+    const char *const *deny;
+    size_t n_deny;
+    bool all_projects;
+};
+
+/* Replaces every custom role with these in one step: a check sees the old
+ * set or the new one, never a mix, so that the custom roles reloaded from
+ * the store (after a change through another controller) never flicker.
+ * -EINVAL, and nothing changes, for a malformed pattern or a built-in name. */
+int st_policy_replace_custom(struct st_policy *p, const struct st_policy_rules *roles, size_t n,
+                             struct st_err **err);
 
 /* target_project_id NULL: the action is not bound to another project's
  * resource (a list of one's own project, a create in one's own project, a

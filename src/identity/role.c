@@ -1,8 +1,10 @@
 /* Roles: global names (no domain) that grants bind users to. The built-in
  * admin, member and reader carry the policy engine's own rules and can be
  * neither deleted, renamed nor redefined; a custom role may carry rules
- * ({allow, deny, all_projects}) kept in its record and handed to the policy
- * engine when it is written and whenever the service starts. */
+ * ({allow, deny, all_projects}) kept in its record. The policy engine holds
+ * the custom roles of every role record: reloaded all at once when the
+ * service starts, after each role write here, and whenever the identity
+ * watch (watch.c) sees a role change made through another controller. */
 #include "identity-priv.h"
 
 #include <errno.h>
@@ -10,7 +12,9 @@
 
 #include "identity/records.h"
 #include "lib/json.h"
+#include "lib/log.h"
 #include "lib/uuid.h"
+#include "store/kv.h"
 
 #define PATTERNS_MAX 256
 
@@ -107,20 +111,87 @@ static int validate_rules(const char *name, json_t *rules, struct st_err **err)
     return r < 0 ? st_err_prefix(err, r, "rules") : 0;
 }
 
-int st_identity_role_load_rules(struct st_identity *id, json_t *role, struct st_err **err)
+/* The custom roles' rules of one page of role records, appended to defs
+ * (borrowing from docs, which keeps the parsed records). A record that
+ * does not parse, or whose rules do not, is left out with a warning: it
+ * was validated when written, so only another version could have made it,
+ * and one bad role must not keep every other from loading. */
+static void collect_rules(const struct st_kv_list *page, json_t *docs,
+                          struct st_policy_rules **defs, size_t *n, size_t *cap)
 {
-    json_t *rules = json_object_get(role, "rules");
-    const char *name = json_string_value(json_object_get(role, "name"));
-    if (!rules || json_is_null(rules) || !name)
-        return 0;
-    struct rules parsed;
-    int r = parse_rules(rules, &parsed, err);
-    if (r < 0)
-        return r;
-    r = st_policy_set_role(id->policy, name, parsed.allow, parsed.n_allow, parsed.deny,
-                           parsed.n_deny, parsed.all_projects, err);
-    rules_clear(&parsed);
+    for (size_t i = 0; i < page->count; i++) {
+        json_t *doc = NULL;
+        if (st_json_parse_object(page->entries[i].value, page->entries[i].value_len, &doc, NULL) <
+            0) {
+            st_log_warn("role_skipped", "key=%s reason=\"not a JSON object\"",
+                        page->entries[i].key);
+            continue;
+        }
+        json_array_append_new(docs, doc);
+        json_t *rules = json_object_get(doc, "rules");
+        const char *name = json_string_value(json_object_get(doc, "name"));
+        if (!rules || json_is_null(rules) || !name || is_builtin(name))
+            continue;
+        struct rules parsed;
+        st_autoptr(st_err) err = NULL;
+        if (validate_rules(name, rules, &err) < 0 || parse_rules(rules, &parsed, &err) < 0) {
+            st_log_warn("role_skipped", "role=\"%s\" reason=\"%s\"", name, st_err_msg(err));
+            continue;
+        }
+        if (*n == *cap) {
+            *cap = *cap ? 2 * *cap : 8;
+            *defs = st_xrealloc(*defs, *cap * sizeof(**defs));
+        }
+        (*defs)[(*n)++] = (struct st_policy_rules){name,        parsed.allow,  parsed.n_allow,
+                                                   parsed.deny, parsed.n_deny, parsed.all_projects};
+    }
+}
+
+int st_identity_roles_reload(struct st_identity *id, int64_t *ret_rev, struct st_err **err)
+{
+    pthread_mutex_lock(&id->roles_lock);
+    st_autoptr(json_t) docs = json_array();
+    struct st_policy_rules *defs = NULL;
+    size_t n = 0, cap = 0;
+    int64_t rev = 0;
+    st_autofree char *last = NULL;
+    int r;
+    for (;;) {
+        st_autoptr(st_kv_list) page = NULL;
+        r = st_kv_list(id->kv, ST_IDENTITY_ROLES_PREFIX, last, 500, &page, err);
+        if (r < 0) {
+            st_err_prefix(err, r, "listing roles");
+            break;
+        }
+        if (!rev)
+            rev = page->revision;
+        collect_rules(page, docs, &defs, &n, &cap);
+        if (!page->more || page->count == 0)
+            break;
+        free(last);
+        last = st_strdup(page->entries[page->count - 1].key);
+    }
+    if (r == 0)
+        r = st_policy_replace_custom(id->policy, defs, n, err);
+    for (size_t i = 0; i < n; i++) {
+        free((void *)defs[i].allow);
+        free((void *)defs[i].deny);
+    }
+    free(defs);
+    pthread_mutex_unlock(&id->roles_lock);
+    if (r == 0 && ret_rev)
+        *ret_rev = rev;
     return r;
+}
+
+/* After a role write: this controller enforces it at once (the watch would
+ * too, a moment later). The write is done, so a failed reload is not the
+ * caller's failure: it is logged, and the watch retries. */
+static void reload_after_write(struct st_identity *id, const char *name)
+{
+    st_autoptr(st_err) err = NULL;
+    if (st_identity_roles_reload(id, NULL, &err) < 0)
+        st_log_warn("roles_reload_failed", "role=\"%s\" error=\"%s\"", name, st_err_msg(err));
 }
 
 static int err_builtin(struct st_err **err, const char *name)
@@ -185,9 +256,7 @@ int st_identity_role_create(struct st_identity *id, json_t *req, json_t **ret, s
         st_err_set(err, r, "%s", st_err_msg(local));
         return st_err_prefix(err, r, "creating role '%s'", name);
     }
-    r = st_identity_role_load_rules(id, doc, err);
-    if (r < 0)
-        return st_err_prefix(err, r, "loading the rules of role '%s'", name);
+    reload_after_write(id, name);
     *ret = st_steal(&doc);
     return 0;
 }
@@ -271,12 +340,7 @@ int st_identity_role_update(struct st_identity *id, const char *role_id, json_t 
             st_err_set(err, r, "%s", st_err_msg(local));
             return st_err_prefix(err, r, "updating role %s", role_id);
         }
-        if (!is_builtin(name)) {
-            st_policy_remove_role(id->policy, old_name);
-            r = st_identity_role_load_rules(id, doc, err);
-            if (r < 0)
-                return st_err_prefix(err, r, "loading the rules of role '%s'", name);
-        }
+        reload_after_write(id, name);
         /* Tokens carry role names: those naming the old one must go. */
         if (renamed) {
             r = revoke_holders(id, role_id, err);
@@ -299,10 +363,9 @@ int st_identity_role_delete(struct st_identity *id, const char *role_id, struct 
         return err_builtin(err, name);
     pthread_mutex_lock(&id->cascade_lock);
     r = st_identity_delete_record(id, "roles", "role", role_id, err);
-    if (r == 0) {
-        st_policy_remove_role(id->policy, name);
+    if (r == 0)
         r = st_identity_grant_purge(id, NULL, NULL, role_id, err);
-    }
     pthread_mutex_unlock(&id->cascade_lock);
+    reload_after_write(id, name);
     return r;
 }

@@ -13,6 +13,9 @@
  * revocation epoch and clears the slots concerned; a miss only fills its
  * slot if no revocation happened since it started reading, so a token being
  * revoked cannot be put back into the cache by a concurrent validation.
+ * A revocation through another controller reaches this cache the same way,
+ * through the identity watch (watch.c) that sees the token's key deleted;
+ * while that watch fails, the cache is not consulted.
  * Expired tokens are deleted when met (validation, and a sweep of the
  * user's tokens at every SWEEP_EVERY-th issue). */
 #include "identity-priv.h"
@@ -36,7 +39,6 @@
 #define HASH_HEX_LEN  (2 * SHA256_DIGEST_LENGTH + 1)
 #define SWEEP_EVERY   16
 
-#define TOKENS_PREFIX      "/identity/tokens/"
 #define USER_TOKENS_PREFIX "/identity/user-tokens/"
 
 static const char *const auth_failed = "The request you have made requires authentication.";
@@ -145,6 +147,7 @@ static pthread_mutex_t *slot_lock(struct token_cache *c, size_t index)
 
 void st_token_cache_clear(struct token_cache *c)
 {
+    atomic_fetch_add(&c->epoch, 1);
     for (size_t i = 0; i < CACHE_SLOTS; i++) {
         pthread_mutex_lock(slot_lock(c, i));
         st_token_free(c->slots[i].token);
@@ -166,6 +169,12 @@ static void cache_forget(struct token_cache *c, const char *hash)
         s->hash[0] = '\0';
     }
     pthread_mutex_unlock(slot_lock(c, i));
+}
+
+void st_token_cache_forget(struct token_cache *c, const char *hash)
+{
+    atomic_fetch_add(&c->epoch, 1);
+    cache_forget(c, hash);
 }
 
 /* Puts t (a copy) into its slot, unless a revocation happened since epoch. */
@@ -218,7 +227,7 @@ static void hash_secret(const char *secret, char out[HASH_HEX_LEN])
 
 static char *token_key(const char *hash)
 {
-    return st_sprintf(TOKENS_PREFIX "%s", hash);
+    return st_sprintf(ST_IDENTITY_TOKENS_PREFIX "%s", hash);
 }
 
 static char *user_token_key(const char *user_id, const char *hash)
@@ -316,8 +325,7 @@ static int revoke_one(struct st_identity *id, const char *user_id, const char *h
 {
     (void)expires_at_ms;
     int r = delete_token(id, user_id, hash, err);
-    atomic_fetch_add(&id->cache->epoch, 1);
-    cache_forget(id->cache, hash);
+    st_token_cache_forget(id->cache, hash);
     return r;
 }
 
@@ -331,19 +339,30 @@ static int sweep_one(struct st_identity *id, const char *user_id, const char *ha
 }
 
 /* After writing a token: its index is still there (no revocation removed
- * it) and the user is as authenticated: present, enabled, same password. */
-static bool still_valid(struct st_identity *id, const char *ikey, json_t *user)
+ * it) and the user is as authenticated: present, enabled, same password.
+ * 0 when so, -EACCES when not, another error when the store cannot tell. */
+static int still_valid(struct st_identity *id, const char *ikey, json_t *user, struct st_err **err)
 {
     st_autoptr(st_kv_entry) index = NULL;
-    if (st_kv_get(id->kv, ikey, &index, NULL) < 0)
-        return false;
+    st_autoptr(st_err) local = NULL;
+    int r = st_kv_get(id->kv, ikey, &index, &local);
+    if (r == -ENOENT)
+        return -EACCES;
+    if (r < 0)
+        return st_err_set(err, r, "checking the new token: %s", st_err_msg(local));
+    const char *user_id = json_string_value(json_object_get(user, "id"));
     st_autoptr(json_t) now = NULL;
-    if (st_idrec_get(id->kv, "users", json_string_value(json_object_get(user, "id")), &now, NULL,
-                     NULL) < 0)
-        return false;
+    st_err_clear(&local);
+    r = st_idrec_get(id->kv, "users", user_id, &now, NULL, &local);
+    if (r == -ENOENT)
+        return -EACCES;
+    if (r < 0)
+        return st_err_set(err, r, "checking the new token's user %s: %s", user_id,
+                          local ? st_err_msg(local) : "failed");
     json_t *hash = json_object_get(now, "password_hash");
-    return json_is_true(json_object_get(now, "enabled")) &&
-           json_equal(hash, json_object_get(user, "password_hash"));
+    bool same = json_is_true(json_object_get(now, "enabled")) &&
+                json_equal(hash, json_object_get(user, "password_hash"));
+    return same ? 0 : -EACCES;
 }
 
 int st_identity_token_issue(struct st_identity *id, json_t *user, json_t *project, json_t *roles,
@@ -392,9 +411,11 @@ int st_identity_token_issue(struct st_identity *id, json_t *user, json_t *projec
         delete_token(id, user_id, hash, NULL);
         return st_err_prefix(err, r, "issuing a token");
     }
-    if (!still_valid(id, ikey, user)) {
+    r = still_valid(id, ikey, user, err);
+    if (r < 0) {
         delete_token(id, user_id, hash, NULL);
-        return st_err_set(err, -EACCES, "%s", auth_failed);
+        return r == -EACCES ? st_err_set(err, r, "%s", auth_failed)
+                            : st_err_prefix(err, r, "issuing a token");
     }
 
     st_autoptr(st_token) t = NULL;
@@ -421,8 +442,10 @@ int st_identity_validate(struct st_identity *id, const char *secret, struct st_t
     hash_secret(secret, hash);
     int64_t now = st_identity_now_ms(id);
 
-    enum cache_answer a = cache_lookup(id->cache, hash, now, ret);
-    if (a == CACHE_HIT)
+    /* The cache misses the revocations made through other controllers
+     * while the watch is failing: then only the store answers. */
+    if (__atomic_load_n(&id->watch_in_sync, __ATOMIC_ACQUIRE) &&
+        cache_lookup(id->cache, hash, now, ret) == CACHE_HIT)
         return 0;
     uint64_t epoch = atomic_load(&id->cache->epoch);
     st_autofree char *key = token_key(hash);

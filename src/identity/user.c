@@ -100,8 +100,13 @@ int st_identity_user_create(struct st_identity *id, json_t *req, json_t **ret, s
         return r;
     /* Refuse a duplicate before paying for the hash. */
     st_autoptr(json_t) existing = NULL;
-    if (st_idrec_find(id->kv, "users", domain_id, name, &existing, NULL) == 0)
+    st_autoptr(st_err) found = NULL;
+    r = st_idrec_find(id->kv, "users", domain_id, name, &existing, &found);
+    if (r == 0)
         return st_identity_err_duplicate(err, "user", name, domain_id);
+    if (r != -ENOENT)
+        return st_err_set(err, r, "creating user '%s': %s", name,
+                          found ? st_err_msg(found) : "failed");
     bool set;
     st_autofree char *hash = NULL;
     r = hash_password(id, req, &set, &hash, err);

@@ -9,7 +9,11 @@
 # killed with -9, the second keeps serving and the first comes back; etcd
 # killed, requests fail with a 503 that names etcd, and once etcd is back
 # both controllers recover on their own (a server created afterwards goes
-# ACTIVE, so the watches resumed).
+# ACTIVE, so the watches resumed). Last, identity across the controllers: a
+# token revoked through A is refused by B, a custom role's rules changed
+# through A are enforced by B, a member reads its own project (project
+# show, quota show; quota set is refused by Nova's policy), and with etcd
+# down a password login is the store's 503, not "requires authentication".
 source "$(dirname "$0")/lib/common.bash"
 
 command -v etcd >/dev/null \
@@ -146,8 +150,7 @@ kill -9 "$ETCD_PID"
 code=$(curl -s -o "$ST_TMP/health" -w '%{http_code}' "$url_b/healthz")
 [ "$code" = 503 ] && jq -e '.checks.store | contains("etcd at '"$etcd_url"'")' "$ST_TMP/health" \
     >/dev/null || fail "B's /healthz with etcd down: $code $(cat "$ST_TMP/health")"
-# (a password login answers 401 meanwhile: identity/auth.c reads a failed
-# domain lookup as "no such domain"; a token in hand gets the 503)
+# (a password login answers 503 as well: see the identity section below)
 code=$(curl -s -o "$ST_TMP/body" -w '%{http_code}' -H "X-Auth-Token: $token" \
     "$url_b/compute/v2.1/flavors")
 [ "$code" = 503 ] && grep -F "etcd at $etcd_url" "$ST_TMP/body" >/dev/null \
@@ -162,4 +165,87 @@ grep 'event=store_watch_resumed' "$log_b" >/dev/null || fail "B's watch stream d
 
 ob server delete --wait s1 s2 || fail "server delete"
 [ "$(oa server list -f value | wc -l)" = 0 ] || fail "servers left: $(oa server list 2>&1)"
+# ---- identity across the controllers ----
+u1() { OS_USERNAME=u1 OS_PASSWORD=s3cret-pw OS_PROJECT_NAME=p1 "$@"; }
+# with_token TOKEN ENDPOINT ARGS...: the openstack CLI with a token in hand
+with_token() {
+    local tok=$1 endpoint=$2
+    shift 2
+    env -u OS_USERNAME -u OS_PASSWORD -u OS_PROJECT_NAME -u OS_USER_DOMAIN_NAME \
+        -u OS_PROJECT_DOMAIN_NAME \
+        openstack --os-auth-type admin_token --os-token "$tok" --os-endpoint "$endpoint" "$@"
+}
+code_at_b() {
+    curl -s -o /dev/null -w '%{http_code}' -H "X-Auth-Token: $1" "$url_b/compute/v2.1/flavors"
+}
+# wait_code SECONDS TOKEN CODE: B answers CODE for TOKEN within SECONDS
+wait_code() {
+    local n=$(($1 * 20))
+    for _ in $(seq 1 "$n"); do
+        [ "$(code_at_b "$2")" = "$3" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# a token revoked through A: B, which has validated (and cached) it,
+# refuses it within seconds
+tok=$(u1 oa token issue -f value -c id)
+with_token "$tok" "$url_b/compute/v2.1" flavor list >/dev/null || fail "u1's token at B"
+oa token revoke "$tok" || fail "token revoke through A"
+t0=$(date +%s%N)
+wait_code 5 "$tok" 401 || fail "B still accepts a token revoked through A: $(code_at_b "$tok")"
+echo "B refused the token revoked through A after $((($(date +%s%N) - t0) / 1000000)) ms"
+out=$(with_token "$tok" "$url_b/compute/v2.1" flavor list 2>&1) && fail "B: CLI with a revoked token"
+grep "The request you have made requires authentication" <<<"$out" >/dev/null \
+    || fail "B: CLI with a revoked token: $out"
+
+# a custom role's rules changed through A: B enforces the new ones
+admin_tok=$(oa token issue -f value -c id)
+role_rules() { # METHOD PATH BODY (through A)
+    curl -sf -X "$1" -H "X-Auth-Token: $admin_tok" -H 'Content-Type: application/json' -d "$3" \
+        "$url_a/identity/v3/$2"
+}
+role_id=$(role_rules POST roles \
+    '{"role": {"name": "flavor-lister", "rules": {"allow": ["compute:flavor:list"]}}}' \
+    | jq -r .role.id)
+oa user create --project p1 --password s3cret-pw u2 >/dev/null || fail "user create u2"
+oa role add --project p1 --user u2 flavor-lister || fail "role add flavor-lister"
+tok2=$(OS_USERNAME=u2 OS_PASSWORD=s3cret-pw OS_PROJECT_NAME=p1 ob token issue -f value -c id) \
+    || fail "u2 cannot log in through B"
+wait_code 5 "$tok2" 200 || fail "B: flavor-lister cannot list flavors: $(code_at_b "$tok2")"
+role_rules PATCH "roles/$role_id" '{"role": {"rules": {"allow": ["compute:flavor:show"]}}}' \
+    >/dev/null || fail "role rules update through A"
+wait_code 5 "$tok2" 403 || fail "B: the role's new rules are not enforced: $(code_at_b "$tok2")"
+
+# a member reads its own project, as Keystone's identity:get_project: the
+# CLI's project show, and quota show of its project; changing quotas stays
+# an admin's (Nova's policy answers, not a failed project lookup)
+p1_id=$(oa project show p1 -f value -c id)
+u1 ob project show p1 -f json | jq -e --arg id "$p1_id" '.id == $id and .name == "p1"' \
+    >/dev/null || fail "u1: project show p1: $(u1 ob project show p1 2>&1)"
+u1 ob quota show "$p1_id" -f json | jq -e --arg id "$p1_id" '.project == $id and .instances > 0' \
+    >/dev/null || fail "u1: quota show: $(u1 ob quota show "$p1_id" 2>&1)"
+out=$(u1 ob quota set --instances 5 "$p1_id" 2>&1) && fail "u1 set its quotas"
+grep "compute:quota:update (HTTP 403)" <<<"$out" >/dev/null || fail "u1: quota set: $out"
+out=$(u1 ob project show admin 2>&1) && fail "u1 read another project: $out"
+u1 ob project list -f value -c Name | grep -x p1 >/dev/null || fail "u1: project list"
+[ "$(u1 ob project list -f value | wc -l)" = 1 ] || fail "u1 lists other projects"
+
+# etcd down: a password login is the store's 503, not a wrong password
+kill -9 "$ETCD_PID"
+{ wait "$ETCD_PID" || true; } 2>/dev/null
+out=$(u1 ob token issue 2>&1) && fail "login with etcd down"
+echo "login with etcd down: $out"
+grep "requires authentication" <<<"$out" >/dev/null && fail "login with etcd down: $out"
+grep "HTTP 503" <<<"$out" >/dev/null || fail "login with etcd down: $out"
+body='{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "u1",
+  "domain": {"name": "Default"}, "password": "s3cret-pw"}}}}}'
+code=$(curl -s -o "$ST_TMP/body" -w '%{http_code}' -H 'Content-Type: application/json' \
+    -d "$body" "$url_b/identity/v3/auth/tokens")
+[ "$code" = 503 ] && grep -F "etcd at $etcd_url" "$ST_TMP/body" >/dev/null \
+    || fail "login with etcd down: $code $(cat "$ST_TMP/body")"
+start_etcd
+wait_for 20 u1 ob token issue || fail "login after etcd came back: $(u1 ob token issue 2>&1)"
+
 echo "PASS: two controllers on one etcd"

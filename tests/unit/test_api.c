@@ -1,7 +1,10 @@
 /* Unit tests of src/api: the errno table and error bodies, the router and the
  * URL parsers on their own, then a real server on 127.0.0.1 (port 0) spoken
  * to over real sockets with raw HTTP/1.1: what a client sees (status, headers,
- * bodies, keep-alive, limits, concurrency, graceful stop, TLS, IPv6). */
+ * bodies, keep-alive, limits, concurrency, graceful stop, TLS, IPv6). Last,
+ * the Keystone routes served by two controllers (two identity instances on
+ * one SQLite store): a project's own users read its record, and a token
+ * revoked at one is refused by the other. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -20,16 +23,22 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "api/app.h"
+#include "api/auth.h"
 #include "api/errors.h"
 #include "api/http.h"
+#include "api/keystone.h"
 #include "api/router.h"
 #include "api/server.h"
 #include "api/system.h"
+#include "identity/identity-priv.h"
+#include "identity/identity.h"
 #include "lib/cleanup.h"
 #include "lib/files.h"
 #include "lib/json.h"
 #include "lib/times.h"
 #include "lib/uuid.h"
+#include "store/kv.h"
 
 /* ---- a tiny HTTP/1.1 client ------------------------------------------------ */
 
@@ -1524,6 +1533,215 @@ static void test_tls(void **state)
     assert_non_null(berr);
 }
 
+/* ---- Keystone on two controllers ------------------------------------------------ */
+
+/* One controller: an identity instance over the shared store, and the
+ * Keystone routes served with the real auth hook. */
+struct controller {
+    struct st_identity *identity;
+    struct st_api_app app;
+    struct st_router *router;
+    struct st_api_server *srv;
+    uint16_t port;
+};
+
+static struct {
+    char dir[64];
+    struct st_kv *kv;
+    struct controller a, b;
+    char *p1, *p2;                             /* project ids */
+    char *tok_member, *tok_reader, *tok_admin; /* member and reader of p1; admin of "admin" */
+} ks;
+
+static char *ks_id(json_t *doc)
+{
+    return st_strdup(json_string_value(json_object_get(doc, "id")));
+}
+
+static void ks_user(const char *name, const char *project_id, const char *role)
+{
+    st_autoptr(json_t) req = json_pack("{s:s, s:s}", "name", name, "password", "pw");
+    st_autoptr(json_t) user = NULL;
+    st_autoptr(json_t) r = NULL;
+    assert_int_equal(st_identity_user_create(ks.a.identity, req, &user, NULL), 0);
+    assert_int_equal(st_identity_role_find(ks.a.identity, role, &r, NULL), 0);
+    assert_int_equal(st_identity_grant_add(ks.a.identity, project_id,
+                                           json_string_value(json_object_get(user, "id")),
+                                           json_string_value(json_object_get(r, "id")), NULL),
+                     0);
+}
+
+static char *ks_login(const char *user, const char *password, const char *project)
+{
+    struct st_auth_request ar = {.user_name = user, .password = password, .project_name = project};
+    char *secret = NULL;
+    st_autoptr(st_token) t = NULL;
+    st_autoptr(st_err) err = NULL;
+    if (st_identity_authenticate(ks.a.identity, &ar, &secret, &t, &err) < 0)
+        fail_msg("login %s: %s", user, st_err_msg(err));
+    return secret;
+}
+
+static int controller_start(struct controller *c)
+{
+    struct st_identity_config icfg = {.cost = {1, 64, 1}};
+    st_autoptr(st_err) err = NULL;
+    if (st_identity_new(ks.kv, &icfg, &c->identity, &err) < 0) {
+        fprintf(stderr, "identity: %s\n", st_err_msg(err));
+        return -1;
+    }
+    c->app = (struct st_api_app){
+        .kv = ks.kv, .identity = c->identity, .data_dir = ks.dir, .public_url = "http://test"};
+    c->router = st_router_new(&c->app);
+    st_api_auth_install(c->router);
+    struct st_api_server_config cfg = {.listen = "127.0.0.1:0", .threads = 2};
+    if (st_api_keystone_register(c->router, &c->app, &err) < 0 ||
+        st_api_server_start(&cfg, c->router, &c->srv, &err) < 0) {
+        fprintf(stderr, "keystone server: %s\n", st_err_msg(err));
+        return -1;
+    }
+    c->port = st_api_server_port(c->srv);
+    return 0;
+}
+
+static void controller_stop(struct controller *c)
+{
+    st_api_server_stop(c->srv, 1000);
+    st_router_free(c->router);
+    st_identity_free(c->identity);
+}
+
+static int keystone_setup(void **state)
+{
+    (void)state;
+    strcpy(ks.dir, "/tmp/st-test-api-ks-XXXXXX");
+    if (!mkdtemp(ks.dir))
+        return -1;
+    st_autofree char *db = st_sprintf("%s/stratos.db", ks.dir);
+    if (st_kv_open(db, NULL, &ks.kv, NULL) < 0 || controller_start(&ks.a) < 0 ||
+        controller_start(&ks.b) < 0)
+        return -1;
+    st_autofree char *admin_pw = NULL;
+    assert_int_equal(st_identity_bootstrap(ks.a.identity, &admin_pw, NULL), 0);
+    const char *names[] = {"p1", "p2"};
+    char **ids[] = {&ks.p1, &ks.p2};
+    for (size_t i = 0; i < 2; i++) {
+        st_autoptr(json_t) req = json_pack("{s:s}", "name", names[i]);
+        st_autoptr(json_t) doc = NULL;
+        assert_int_equal(st_identity_project_create(ks.a.identity, req, &doc, NULL), 0);
+        *ids[i] = ks_id(doc);
+    }
+    ks_user("member1", ks.p1, "member");
+    ks_user("reader1", ks.p1, "reader");
+    ks.tok_member = ks_login("member1", "pw", "p1");
+    ks.tok_reader = ks_login("reader1", "pw", "p1");
+    ks.tok_admin = ks_login("admin", admin_pw, "admin");
+    return 0;
+}
+
+static int keystone_teardown(void **state)
+{
+    (void)state;
+    controller_stop(&ks.a);
+    controller_stop(&ks.b);
+    st_kv_close(ks.kv);
+    free(ks.p1);
+    free(ks.p2);
+    free(ks.tok_member);
+    free(ks.tok_reader);
+    free(ks.tok_admin);
+    st_autofree char *cmd = st_sprintf("rm -rf %s", ks.dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* GET path with a token at port; returns the status (body in *out). */
+static int ks_get(uint16_t p, const char *path, const char *token, struct http_resp *out)
+{
+    http(p, out, "GET %s HTTP/1.1\r\nHost: test\r\nX-Auth-Token: %s\r\n\r\n", path, token);
+    return out->status;
+}
+
+/* A project's own users read its record (`openstack project show` and
+ * `quota show|set` of one's project need it), as Keystone's
+ * identity:get_project; another project's is not found, and listing
+ * projects stays an admin's. */
+static void test_keystone_project_show(void **state)
+{
+    (void)state;
+    struct http_resp r;
+    st_autofree char *own = st_sprintf("/identity/v3/projects/%s", ks.p1);
+    st_autofree char *other = st_sprintf("/identity/v3/projects/%s", ks.p2);
+    const char *own_tokens[] = {ks.tok_member, ks.tok_reader};
+    for (size_t i = 0; i < ST_ARRAY_SIZE(own_tokens); i++) {
+        assert_int_equal(ks_get(ks.b.port, own, own_tokens[i], &r), 200);
+        st_autoptr(json_t) body = body_json(&r);
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(body, "project"), "name")), "p1");
+        resp_clear(&r);
+
+        assert_int_equal(ks_get(ks.b.port, other, own_tokens[i], &r), 404);
+        st_autoptr(json_t) nf = body_json(&r);
+        st_autofree char *msg = st_sprintf("Could not find project: %s.", ks.p2);
+        assert_string_equal(err_message(nf, "error"), msg);
+        resp_clear(&r);
+
+        assert_int_equal(ks_get(ks.b.port, "/identity/v3/projects", own_tokens[i], &r), 403);
+        resp_clear(&r);
+        assert_int_equal(ks_get(ks.b.port, "/identity/v3/projects/p1", own_tokens[i], &r), 404);
+        resp_clear(&r);
+    }
+    /* reading is all: the record stays an admin's to change */
+    http(ks.b.port, &r,
+         "PATCH %s HTTP/1.1\r\nHost: test\r\nX-Auth-Token: %s\r\nContent-Type: "
+         "application/json\r\nContent-Length: 33\r\n\r\n{\"project\": {\"description\": \"x\"}}",
+         own, ks.tok_member);
+    assert_int_equal(r.status, 403);
+    resp_clear(&r);
+    /* the admin reads any, and an unknown one is not found */
+    assert_int_equal(ks_get(ks.b.port, other, ks.tok_admin, &r), 200);
+    resp_clear(&r);
+    assert_int_equal(ks_get(ks.b.port, "/identity/v3/projects/nope", ks.tok_admin, &r), 404);
+    resp_clear(&r);
+}
+
+/* A token revoked through controller A (DELETE /v3/auth/tokens) is refused
+ * by controller B, which had validated it, within a second. */
+static void test_keystone_revoke_across_controllers(void **state)
+{
+    (void)state;
+    struct http_resp r;
+    st_autofree char *secret = ks_login("member1", "pw", "p1");
+    st_autofree char *own = st_sprintf("/identity/v3/projects/%s", ks.p1);
+    for (int i = 0; i < 400 && !__atomic_load_n(&ks.b.identity->watch_in_sync, __ATOMIC_ACQUIRE);
+         i++)
+        usleep(5 * 1000);
+    assert_int_equal(ks_get(ks.b.port, own, secret, &r), 200); /* B holds it now */
+    resp_clear(&r);
+
+    http(ks.a.port, &r,
+         "DELETE /identity/v3/auth/tokens HTTP/1.1\r\nHost: test\r\nX-Auth-Token: "
+         "%s\r\nX-Subject-Token: %s\r\n\r\n",
+         secret, secret);
+    assert_int_equal(r.status, 204);
+    resp_clear(&r);
+
+    int64_t t0 = st_time_mono_ns(), ms = 0;
+    int status = 200;
+    while (status == 200 && ms <= 1000) {
+        status = ks_get(ks.b.port, own, secret, &r);
+        resp_clear(&r);
+        ms = (st_time_mono_ns() - t0) / 1000000;
+        if (status == 200)
+            usleep(5 * 1000);
+    }
+    if (status != 401)
+        fail_msg("B answers %d for a token revoked through A %lld ms ago", status, (long long)ms);
+    print_message("B answered 401 %lld ms after the revocation through A\n", (long long)ms);
+    /* the other tokens are unaffected */
+    assert_int_equal(ks_get(ks.b.port, own, ks.tok_member, &r), 200);
+    resp_clear(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest units[] = {
@@ -1551,7 +1769,13 @@ int main(void)
         cmocka_unit_test(test_listen_any),
         cmocka_unit_test_setup_teardown(test_tls, tls_setup, tls_teardown),
     };
+    const struct CMUnitTest keystone[] = {
+        cmocka_unit_test(test_keystone_project_show),
+        cmocka_unit_test(test_keystone_revoke_across_controllers),
+    };
     int failed = cmocka_run_group_tests_name("api units", units, NULL, NULL);
     failed += cmocka_run_group_tests_name("api server", served, group_setup, group_teardown);
+    failed += cmocka_run_group_tests_name("keystone on two controllers", keystone, keystone_setup,
+                                          keystone_teardown);
     return failed;
 }

@@ -548,6 +548,13 @@ static void check_route(const struct st_route *route, void *userdata)
             check_allowed(route, "admin on member-a's token",
                           request(m, path, fx.tok_admin, fx.tok_member_a));
         }
+    } else if (strcmp(a, "identity:project:show") == 0) {
+        /* a project's own users read its record (Keystone's get_project:
+         * project_id:%(target.project.id)s); another's is not found */
+        check_allowed(route, "reader-a", request(m, path, fx.tok_reader_a, NULL));
+        check_allowed(route, "member-a", request(m, path, fx.tok_member_a, NULL));
+        check(route, "member-b on A's", request(m, path, fx.tok_member_b, NULL), 404);
+        check_allowed(route, "admin", request(m, path, fx.tok_admin, NULL));
     } else if (strncmp(a, "identity:", 9) == 0) {
         /* identity administration: admins only, whatever the project */
         check(route, "reader-a", request(m, path, fx.tok_reader_a, NULL), 403);

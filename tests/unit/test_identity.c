@@ -1,17 +1,27 @@
 /* Unit tests of src/identity: the policy engine, password hashing, and the
  * identity service over a fresh SQLite store per test (bootstrap, records,
- * grants, authentication, rate limiting, tokens and their revocation).
- * Passwords use a cheap argon2 cost except in the one test of the default
- * cost; token expiry moves the service's clock instead of sleeping. */
+ * grants, authentication, rate limiting, tokens and their revocation), two
+ * instances on one store as two controllers (a revocation or a role change
+ * through one reaches the other), and, on a real etcd killed under it, what
+ * a login and a validation answer while the store is down. Passwords use a
+ * cheap argon2 cost except in the one test of the default cost; token
+ * expiry moves the service's clock instead of sleeping. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "identity/identity-priv.h"
@@ -32,6 +42,8 @@ struct fixture {
     struct st_identity *id;
     char *admin_password;
     int64_t clock_offset_ms;
+    pid_t etcd; /* > 0 while the etcd fixture's etcd runs */
+    int client_port, peer_port;
 };
 
 static int64_t test_clock(void *data)
@@ -224,6 +236,12 @@ static void test_policy_builtin_roles(void **state)
     assert_int_equal(check(p, "member", "p1", "compute:server:show", "p2"), -ENOENT);
     assert_int_equal(check(p, "member", "p1", "compute:flavor:create", NULL), -EPERM);
     assert_int_equal(check(p, "member", "p1", "identity:project:create", NULL), -EPERM);
+    /* its own project's record, as Keystone's identity:get_project, and no other */
+    assert_int_equal(check(p, "member", "p1", "identity:project:show", "p1"), 0);
+    assert_int_equal(check(p, "reader", "p1", "identity:project:show", "p1"), 0);
+    assert_int_equal(check(p, "member", "p1", "identity:project:show", "p2"), -ENOENT);
+    assert_int_equal(check(p, "member", "p1", "identity:project:list", NULL), -EPERM);
+    assert_int_equal(check(p, "member", "p1", "identity:project:update", "p1"), -EPERM);
     /* admin: everything everywhere */
     assert_int_equal(check(p, "admin", "p1", "compute:server:delete", "p2"), 0);
     assert_int_equal(check(p, "admin", "p1", "compute:flavor:create", NULL), 0);
@@ -1073,6 +1091,345 @@ static void test_validate_concurrent(void **state)
     }
 }
 
+/* ---- two instances on one store: two controllers ---- */
+
+/* Milliseconds until secret stops validating at id (the answer must be the
+ * authentication failure), or -1 if it still validates after limit_ms. */
+static int64_t ms_until_refused(struct st_identity *id, const char *secret, int64_t limit_ms)
+{
+    int64_t t0 = st_time_mono_ns();
+    for (;;) {
+        int64_t ms = (st_time_mono_ns() - t0) / 1000000;
+        int r = validate(id, secret);
+        if (r == -EACCES)
+            return ms;
+        assert_int_equal(r, 0);
+        if (ms > limit_ms)
+            return -1;
+        usleep(5 * 1000);
+    }
+}
+
+/* Milliseconds until the policy answers want for role/action in project
+ * p1, or -1 after limit_ms. */
+static int64_t ms_until_policy(struct st_policy *p, const char *role, const char *action, int want,
+                               int64_t limit_ms)
+{
+    int64_t t0 = st_time_mono_ns();
+    for (;;) {
+        int64_t ms = (st_time_mono_ns() - t0) / 1000000;
+        if (check(p, role, "p1", action, NULL) == want)
+            return ms;
+        if (ms > limit_ms)
+            return -1;
+        usleep(5 * 1000);
+    }
+}
+
+/* Waits until id's watch has caught up (its cache is trusted). */
+static void wait_in_sync(struct st_identity *id)
+{
+    for (int i = 0; i < 400 && !__atomic_load_n(&id->watch_in_sync, __ATOMIC_ACQUIRE); i++)
+        usleep(5 * 1000);
+    assert_true(__atomic_load_n(&id->watch_in_sync, __ATOMIC_ACQUIRE));
+}
+
+static void test_revocation_reaches_other_instance(void **state)
+{
+    struct fixture *f = *state;
+    st_autoptr(st_err) err = NULL;
+    st_autoptr(st_identity) b = open_identity(f, NULL);
+    wait_in_sync(b);
+    st_autoptr(json_t) p = create_project(f->id, "p1");
+    st_autoptr(json_t) u = create_user(f->id, "alice", "pw-alice");
+    grant(f->id, p, u, "member");
+    st_autofree char *s1 = NULL, *s2 = NULL;
+    assert_ok(login(f->id, "alice", "pw-alice", "p1", NULL, &s1, NULL, &err));
+    assert_ok(login(f->id, "alice", "pw-alice", "p1", NULL, &s2, NULL, &err));
+    /* B has validated both (so holds them in its cache) */
+    assert_ok(validate(b, s1));
+    assert_ok(validate(b, s2));
+
+    /* one token revoked through A: B refuses it within a second, the
+     * other stays good */
+    assert_ok(st_identity_revoke(f->id, s1, &err));
+    int64_t ms = ms_until_refused(b, s1, 1000);
+    if (ms < 0)
+        fail_msg("B still accepts a token revoked through A after 1 s");
+    print_message("B refused the token revoked through A after %lld ms\n", (long long)ms);
+    assert_ok(validate(b, s2));
+
+    /* all of the user's tokens, by a password change through A */
+    st_autoptr(json_t) patch = json_pack("{s:s}", "password", "pw-alice-2");
+    st_autoptr(json_t) upd = NULL;
+    assert_ok(st_identity_user_update(f->id, sid(u), patch, &upd, &err));
+    if (ms_until_refused(b, s2, 1000) < 0)
+        fail_msg("B still accepts a token of a user whose password changed through A");
+
+    /* and the other way round: issued and revoked through B, refused by A */
+    st_autofree char *s3 = NULL;
+    assert_ok(login(b, "alice", "pw-alice-2", "p1", NULL, &s3, NULL, &err));
+    assert_ok(validate(f->id, s3));
+    assert_ok(st_identity_revoke(b, s3, &err));
+    if (ms_until_refused(f->id, s3, 1000) < 0)
+        fail_msg("A still accepts a token revoked through B after 1 s");
+}
+
+static void test_role_rules_reach_other_instance(void **state)
+{
+    struct fixture *f = *state;
+    st_autoptr(st_err) err = NULL;
+    st_autoptr(st_identity) b = open_identity(f, NULL);
+    struct st_policy *pb = st_identity_policy(b);
+
+    /* a custom role created through A is enforced by B */
+    st_autoptr(json_t) req =
+        json_pack("{s:s, s:{s:[s]}}", "name", "netops", "rules", "allow", "network:*");
+    st_autoptr(json_t) role = NULL;
+    assert_ok(st_identity_role_create(f->id, req, &role, &err));
+    int64_t ms = ms_until_policy(pb, "netops", "network:network:create", 0, 1000);
+    if (ms < 0)
+        fail_msg("B does not know a role created through A after 1 s");
+    print_message("B enforced the role created through A after %lld ms\n", (long long)ms);
+
+    /* its rules narrowed through A: B follows */
+    st_autoptr(json_t) patch =
+        json_pack("{s:{s:[s], s:[s]}}", "rules", "allow", "network:*", "deny", "network:*:create");
+    st_autoptr(json_t) upd = NULL;
+    assert_ok(st_identity_role_update(f->id, sid(role), patch, &upd, &err));
+    if (ms_until_policy(pb, "netops", "network:network:create", -EPERM, 1000) < 0)
+        fail_msg("B still allows what the role's new rules deny");
+    assert_int_equal(check(pb, "netops", "p1", "network:network:list", NULL), 0);
+
+    /* renamed through A: the old name grants nothing at B, the new one does */
+    st_autoptr(json_t) rename = json_pack("{s:s}", "name", "netview");
+    st_autoptr(json_t) upd2 = NULL;
+    assert_ok(st_identity_role_update(f->id, sid(role), rename, &upd2, &err));
+    if (ms_until_policy(pb, "netview", "network:network:list", 0, 1000) < 0)
+        fail_msg("B does not know the renamed role");
+    assert_int_equal(check(pb, "netops", "p1", "network:network:list", NULL), -EPERM);
+
+    /* deleted through A: B forgets it */
+    assert_ok(st_identity_role_delete(f->id, sid(role), &err));
+    if (ms_until_policy(pb, "netview", "network:network:list", -EPERM, 1000) < 0)
+        fail_msg("B still enforces a role deleted through A");
+    /* the built-in roles are untouched by the reloads */
+    assert_int_equal(check(pb, "member", "p1", "network:network:create", NULL), 0);
+}
+
+/* The events B needed were compacted while its watch was stopped: it
+ * starts over (empties its cache, reloads the roles) rather than go on
+ * with what it may have missed. */
+static void test_watch_resync_after_compaction(void **state)
+{
+    struct fixture *f = *state;
+    st_autoptr(st_err) err = NULL;
+    st_autoptr(st_identity) b = open_identity(f, NULL);
+    struct st_policy *pb = st_identity_policy(b);
+    st_autofree char *secret = NULL;
+    assert_ok(login(f->id, "admin", f->admin_password, "admin", NULL, &secret, NULL, &err));
+    st_autoptr(json_t) req =
+        json_pack("{s:s, s:{s:[s]}}", "name", "ops", "rules", "allow", "compute:*");
+    st_autoptr(json_t) role = NULL;
+    assert_ok(st_identity_role_create(f->id, req, &role, &err));
+    assert_true(ms_until_policy(pb, "ops", "compute:server:create", 0, 1000) >= 0);
+    wait_in_sync(b);
+    assert_ok(validate(b, secret));
+
+    st_identity_watch_stop(b);
+    int64_t from = b->watch_rev;
+    assert_ok(st_identity_revoke(f->id, secret, &err));
+    st_autoptr(json_t) patch = json_pack("{s:{s:[s]}}", "rules", "allow", "compute:*:list");
+    st_autoptr(json_t) upd = NULL;
+    assert_ok(st_identity_role_update(f->id, sid(role), patch, &upd, &err));
+    assert_ok(st_kv_compact(f->kv, st_kv_revision(f->kv), &err));
+
+    assert_ok(st_identity_watch_start(b, from, &err));
+    wait_in_sync(b);
+    assert_int_equal(validate(b, secret), -EACCES);
+    assert_int_equal(check(pb, "ops", "p1", "compute:server:create", NULL), -EPERM);
+    assert_int_equal(check(pb, "ops", "p1", "compute:server:list", NULL), 0);
+}
+
+/* ---- the store down (a real etcd, killed) ---- */
+
+static const char *etcd_binary(void)
+{
+    static const char *const paths[] = {"/usr/bin/etcd", "/usr/local/bin/etcd"};
+    for (size_t i = 0; i < ST_ARRAY_SIZE(paths); i++)
+        if (access(paths[i], X_OK) == 0)
+            return paths[i];
+    return NULL;
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* Starts etcd on the fixture's data dir and ports (a restart keeps both)
+ * and waits until it answers. */
+static int etcd_start(struct fixture *f)
+{
+    char data[128], log[128], client[64], peer[64], cluster[80];
+    snprintf(data, sizeof(data), "%s/etcd", f->dir);
+    snprintf(log, sizeof(log), "%s/etcd.log", f->dir);
+    snprintf(client, sizeof(client), "http://127.0.0.1:%d", f->client_port);
+    snprintf(peer, sizeof(peer), "http://127.0.0.1:%d", f->peer_port);
+    snprintf(cluster, sizeof(cluster), "st=%s", peer);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execl(etcd_binary(), "etcd", "--name", "st", "--data-dir", data, "--listen-client-urls",
+              client, "--advertise-client-urls", client, "--listen-peer-urls", peer,
+              "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
+              "--heartbeat-interval", "10", "--election-timeout", "100", "--logger", "zap",
+              "--log-level", "warn", (char *)NULL);
+        _exit(127);
+    }
+    f->etcd = pid;
+    int64_t deadline = st_time_mono_ns() + 10 * 1000000000LL;
+    while (st_time_mono_ns() < deadline) {
+        struct st_kv *kv = NULL;
+        if (st_kv_open(f->url, NULL, &kv, NULL) == 0) {
+            st_kv_close(kv);
+            return 0;
+        }
+        if (waitpid(pid, NULL, WNOHANG) == pid) {
+            f->etcd = 0;
+            return -1;
+        }
+        usleep(20 * 1000);
+    }
+    return -1;
+}
+
+static void etcd_kill(struct fixture *f)
+{
+    if (f->etcd <= 0)
+        return;
+    kill(f->etcd, SIGKILL);
+    waitpid(f->etcd, NULL, 0);
+    f->etcd = 0;
+}
+
+static int setup_etcd(void **state)
+{
+    if (!etcd_binary()) {
+        *state = NULL;
+        return 0; /* the test skips */
+    }
+    struct fixture *f = st_new0(struct fixture, 1);
+    *state = f;
+    strcpy(f->dir, "/tmp/st-identity-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    for (int attempt = 0; attempt < 3 && !f->etcd; attempt++) {
+        f->client_port = free_port();
+        f->peer_port = free_port();
+        free(f->url);
+        f->url = st_sprintf("etcd://127.0.0.1:%d", f->client_port);
+        if (f->client_port <= 0 || f->peer_port <= 0 || f->client_port == f->peer_port ||
+            etcd_start(f) < 0)
+            etcd_kill(f);
+    }
+    if (!f->etcd) {
+        fprintf(stderr, "etcd did not start; its log is in %s/etcd.log\n", f->dir);
+        return -1;
+    }
+    st_autoptr(st_err) err = NULL;
+    if (st_kv_open(f->url, NULL, &f->kv, &err) < 0) {
+        fprintf(stderr, "st_kv_open: %s\n", st_err_msg(err));
+        return -1;
+    }
+    f->id = open_identity(f, NULL);
+    if (st_identity_bootstrap(f->id, &f->admin_password, &err) < 0) {
+        fprintf(stderr, "bootstrap: %s\n", st_err_msg(err));
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown_etcd(void **state)
+{
+    struct fixture *f = *state;
+    if (!f)
+        return 0;
+    st_identity_free(f->id);
+    st_kv_close(f->kv);
+    etcd_kill(f);
+    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(f->url);
+    free(f->admin_password);
+    free(f);
+    return 0;
+}
+
+/* While the store is down a login is not "wrong credentials" (401) but the
+ * store's error (503 at the API), and counts as no failed attempt; a token
+ * is not taken from the cache, which may miss revocations meanwhile. */
+static void test_store_down(void **state)
+{
+    struct fixture *f = *state;
+    if (!f)
+        skip();
+    st_autoptr(st_err) err = NULL;
+    st_autofree char *secret = NULL;
+    assert_ok(login(f->id, "admin", f->admin_password, "admin", NULL, &secret, NULL, &err));
+    wait_in_sync(f->id);
+    assert_ok(validate(f->id, secret));
+
+    etcd_kill(f);
+    for (int i = 0; i < 8; i++) { /* more than the 5 failures a user may have */
+        st_err_clear(&err);
+        int r = login(f->id, "admin", f->admin_password, "admin", "10.0.0.1", NULL, NULL, &err);
+        if (r == 0 || r == -EACCES || r == -EBUSY)
+            fail_msg("login with etcd down: %d %s", r, st_err_msg(err));
+        if (!strstr(st_err_msg(err), "etcd at "))
+            fail_msg("login with etcd down: '%s' does not name etcd", st_err_msg(err));
+    }
+    print_message("login with etcd down: %s\n", st_err_msg(err));
+    /* the watch notices, and the token is no longer taken from the cache */
+    int r = 0;
+    for (int i = 0; i < 300 && r == 0; i++) {
+        r = validate(f->id, secret);
+        if (r == 0)
+            usleep(10 * 1000);
+    }
+    assert_true(r < 0 && r != -EACCES);
+
+    /* etcd back: the same logins work at once (none was counted) */
+    assert_int_equal(etcd_start(f), 0);
+    r = -1;
+    for (int i = 0; i < 100 && r != 0; i++) {
+        st_err_clear(&err);
+        r = login(f->id, "admin", f->admin_password, "admin", "10.0.0.1", NULL, NULL, &err);
+        if (r == -EACCES || r == -EBUSY)
+            fail_msg("login after etcd came back: %s", st_err_msg(err));
+        if (r != 0)
+            usleep(50 * 1000);
+    }
+    assert_ok(r);
+    wait_in_sync(f->id);
+    assert_ok(validate(f->id, secret));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1095,6 +1452,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_revoke_user, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_survives_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validate_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_revocation_reaches_other_instance, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_role_rules_reach_other_instance, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_resync_after_compaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_down, setup_etcd, teardown_etcd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
