@@ -102,6 +102,8 @@ openstack image set --property os_command_line="/bin/sleep 100000" busybox
 openstack network create bench-net >/dev/null
 openstack subnet create --network bench-net --subnet-range 10.0.9.0/24 bench-subnet >/dev/null
 gid="$(openstack security group create bench -f value -c id)"
+# 1,000 rules are over Neutron's default rule quota (100): lift it
+openstack quota set --secgroup-rules -1 "$(openstack token issue -f value -c project_id)" >/dev/null
 
 cat >"$tmp/rules.py" <<'EOF'
 import http.client, json, re, socket, struct, subprocess, sys, threading, time
