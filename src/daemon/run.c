@@ -15,6 +15,7 @@
 #include "api/server.h"
 #include "api/system.h"
 #include "ctrl/placement.h"
+#include "ctrl/router_ha.h"
 #include "daemon/init.h"
 #include "daemon/routes.h"
 #include "identity/identity.h"
@@ -163,6 +164,11 @@ int st_daemon_run(const struct st_daemon_config *cfg, struct st_err **err)
     r = st_ctrl_placement_start(kv, NULL, &placement, err);
     if (r < 0)
         return r;
+    /* Moves routers off nodes whose lease expired (stopped beside placement). */
+    st_autoptr(st_ctrl_router_ha) router_ha = NULL;
+    r = st_ctrl_router_ha_start(kv, NULL, &router_ha, err);
+    if (r < 0)
+        return r;
 
     struct st_identity_config icfg = {.token_ttl_s = cfg->token_ttl_s};
     st_autoptr(st_identity) identity = NULL;
@@ -241,6 +247,7 @@ int st_daemon_run(const struct st_daemon_config *cfg, struct st_err **err)
     st_log_info("stratosd_stopping", "signal=%s", strsignal(sig));
     st_agent_stop(agent); /* first: it is a client of this server; instances keep running */
     st_ctrl_placement_stop(st_steal(&placement));
+    st_ctrl_router_ha_stop(st_steal(&router_ha));
     st_identity_watch_stop(identity); /* requests still served read tokens from the store */
     st_api_internal_waker_stop(waker);
     st_kv_wake_all(kv);

@@ -138,6 +138,20 @@ int l3_router_touch(struct st_kv *kv, const char *id, struct st_err **err);
 int l3_router_fips_using(struct st_kv *kv, const char *router_id, json_t *subnet, bool *ret_used,
                          struct st_err **err);
 
-/* The l3 node hosting the fewest routers (ties: the first by name), or NULL
- * when no node reported l3. Caller frees. (router.c) */
+/* The nodes that can run routers at now_ms, {"<node>": 0}: they reported l3
+ * and their lease (compute's node document) holds. (router.c) */
+int l3_router_hosts(struct st_kv *kv, int64_t now_ms, json_t **ret, struct st_err **err);
+/* Adds to each host of hosts the number of routers (documents) on it. */
+void l3_router_count(json_t *hosts, json_t *routers);
+/* The host of hosts with the lowest count (ties: the first by name), or
+ * NULL when hosts is empty; the string is hosts' key. */
+const char *l3_router_least_loaded(json_t *hosts);
+/* The usable l3 node hosting the fewest routers now, or NULL when no node
+ * can run one. Caller frees. */
 char *l3_router_pick_host(struct st_kv *kv);
+/* Sets router id's host to `to` unless its host (read here) is one of
+ * hosts, with compare-and-swap on the document read: returns 1 and the host
+ * it had (*ret_from, NULL when none; caller frees) if this call moved it, 0
+ * if it was left (its host is usable, or the router is gone). */
+int l3_router_rebind(struct st_kv *kv, const char *id, json_t *hosts, const char *to,
+                     char **ret_from, struct st_err **err);

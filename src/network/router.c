@@ -1,16 +1,20 @@
 /* Routers: the documents, the external gateway (a "network:router_gateway"
  * port on an external network, SNAT on by default) and the interfaces
  * (ports with device_owner "network:router_interface" holding a subnet's
- * gateway address). A router runs on one node, its "host": the node that
- * reported l3 (it has the external bridge) hosting the fewest routers,
- * chosen when the router is made or first used and kept after that.
- * Interfaces are in router_interface.c. */
+ * gateway address). A router runs on one node, its "host": the running node
+ * that reported l3 (it has the external bridge) hosting the fewest routers,
+ * chosen when the router is made or first used and kept while that node
+ * runs; router_ha.c moves it when the node stops. Interfaces are in
+ * router_interface.c. */
 #include <errno.h>
 #include <string.h>
 
+#include "compute/model.h"
+#include "compute/node.h" /* ST_COMPUTE_NODE_LEASE_DEFAULT only: compute is not linked */
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/times.h"
 #include "network/l3-priv.h"
 #include "network/model.h"
 #include "network/network-priv.h"
@@ -38,35 +42,104 @@ int l3_router_read(struct st_kv *kv, const struct st_network_caller *who, const 
 static const struct net_doc_kind router_kind = {ST_NETWORK_ROUTERS_PREFIX, l3_router_read,
                                                 L3_CAS_ATTEMPTS, -ECANCELED, "router"};
 
-char *l3_router_pick_host(struct st_kv *kv)
+/* ---- the host ------------------------------------------------------------
+ * A node can run routers while it reported l3 (/network/nodes/<node>) and
+ * its lease holds: the node document the compute side keeps
+ * (/compute/nodes/<node>, compute/model.h) is read here as a document, the
+ * way the node view reads servers, so the network service still links no
+ * compute code. A node without one has no lease: it is not running. */
+
+static bool lease_holds(json_t *node, int64_t now_ms)
+{
+    /* st_compute_node_alive's rule, on the same fields */
+    const char *hb = l3_str(node, "heartbeat_at");
+    int64_t at = 0;
+    if (!hb || st_time_parse_rfc3339(hb, &at) < 0)
+        return false;
+    json_int_t lease = json_integer_value(json_object_get(node, "lease_seconds"));
+    if (lease <= 0)
+        lease = ST_COMPUTE_NODE_LEASE_DEFAULT;
+    return now_ms - at <= lease * 1000;
+}
+
+/* 1 if the node's lease holds, 0 if not (or it has no node document); a
+ * store that cannot answer is an error, never a node found dead. */
+static int node_running(struct st_kv *kv, const char *name, int64_t now_ms, struct st_err **err)
+{
+    st_autofree char *key = st_sprintf("%s%s", ST_COMPUTE_NODES_PREFIX, name);
+    st_autoptr(st_kv_entry) e = NULL;
+    st_autoptr(json_t) node = NULL;
+    int r = st_kv_get(kv, key, &e, err);
+    if (r == -ENOENT) {
+        st_err_clear(err);
+        return 0;
+    }
+    if (r < 0)
+        return st_err_prefix(err, r, "reading node %s", name);
+    return st_json_parse_object(e->value, e->value_len, &node, NULL) == 0 &&
+           lease_holds(node, now_ms);
+}
+
+int l3_router_hosts(struct st_kv *kv, int64_t now_ms, json_t **ret, struct st_err **err)
 {
     st_autoptr(json_t) nodes = NULL;
-    st_autoptr(json_t) routers = NULL;
-    if (net_doc_list(kv, ST_NETWORK_NODES_PREFIX, &nodes, NULL) < 0 ||
-        net_doc_list(kv, ST_NETWORK_ROUTERS_PREFIX, &routers, NULL) < 0)
-        return NULL;
-    st_autoptr(json_t) load = json_object();
+    int r = net_doc_list(kv, ST_NETWORK_NODES_PREFIX, &nodes, err);
+    if (r < 0)
+        return st_err_prefix(err, r, "listing network nodes");
+    st_autoptr(json_t) hosts = json_object();
+    size_t i;
+    json_t *doc;
+    json_array_foreach(nodes, i, doc)
+    {
+        const char *name = l3_str(doc, "name");
+        if (!name || !json_is_true(json_object_get(doc, "l3")))
+            continue;
+        if ((r = node_running(kv, name, now_ms, err)) < 0)
+            return r;
+        if (r)
+            json_object_set_new(hosts, name, json_integer(0));
+    }
+    *ret = st_steal(&hosts);
+    return 0;
+}
+
+void l3_router_count(json_t *hosts, json_t *routers)
+{
     size_t i;
     json_t *doc;
     json_array_foreach(routers, i, doc)
     {
-        const char *host = l3_str(doc, "host");
-        if (host)
-            json_object_set_new(load, host,
-                                json_integer(json_integer_value(json_object_get(load, host)) + 1));
+        json_t *n = json_object_get(hosts, l3_str(doc, "host") ? l3_str(doc, "host") : "");
+        if (n)
+            json_integer_set(n, json_integer_value(n) + 1);
     }
-    const char *best = NULL;
+}
+
+const char *l3_router_least_loaded(json_t *hosts)
+{
+    const char *best = NULL, *name;
     json_int_t best_load = 0;
-    json_array_foreach(nodes, i, doc)
+    json_t *n;
+    json_object_foreach(hosts, name, n)
     {
-        const char *name = l3_str(doc, "name");
-        json_int_t n = json_integer_value(json_object_get(load, name ? name : ""));
-        if (name && json_is_true(json_object_get(doc, "l3")) && (!best || n < best_load)) {
+        json_int_t load = json_integer_value(n);
+        if (!best || load < best_load || (load == best_load && strcmp(name, best) < 0)) {
             best = name;
-            best_load = n;
+            best_load = load;
         }
     }
-    return st_strdup(best);
+    return best;
+}
+
+char *l3_router_pick_host(struct st_kv *kv)
+{
+    st_autoptr(json_t) hosts = NULL;
+    st_autoptr(json_t) routers = NULL;
+    if (l3_router_hosts(kv, st_time_now_ms(), &hosts, NULL) < 0 ||
+        net_doc_list(kv, ST_NETWORK_ROUTERS_PREFIX, &routers, NULL) < 0)
+        return NULL;
+    l3_router_count(hosts, routers);
+    return st_strdup(l3_router_least_loaded(hosts));
 }
 
 static void fill_host(struct st_kv *kv, json_t *router)
@@ -76,6 +149,38 @@ static void fill_host(struct st_kv *kv, json_t *router)
     st_autofree char *host = l3_router_pick_host(kv);
     if (host)
         json_object_set_new(router, "host", json_string(host));
+}
+
+int l3_router_rebind(struct st_kv *kv, const char *id, json_t *hosts, const char *to,
+                     char **ret_from, struct st_err **err)
+{
+    *ret_from = NULL;
+    for (int attempt = 0; attempt < L3_CAS_ATTEMPTS; attempt++) {
+        st_autoptr(json_t) doc = NULL;
+        int64_t rev = 0;
+        int r = net_doc_get(kv, ST_NETWORK_ROUTERS_PREFIX, id, &doc, &rev, err);
+        if (r == -ENOENT) {
+            st_err_clear(err);
+            return 0;
+        }
+        if (r < 0)
+            return r;
+        const char *from = l3_str(doc, "host");
+        if (from && json_object_get(hosts, from))
+            return 0; /* on a usable host: a peer moved it, or it never needed to move */
+        st_autofree char *was = st_strdup(from);
+        json_object_set_new(doc, "host", json_string(to));
+        r = net_doc_put(kv, ST_NETWORK_ROUTERS_PREFIX, doc, rev, err);
+        if (r == -ECANCELED) {
+            st_err_clear(err);
+            continue;
+        }
+        if (r < 0)
+            return st_err_prefix(err, r, "moving router %s to node %s", id, to);
+        *ret_from = st_steal(&was);
+        return 1;
+    }
+    return st_err_set(err, -ECANCELED, "router %s kept changing; try again", id);
 }
 
 /* Whether a floating IP is associated through router_id (and, with subnet

@@ -19,6 +19,7 @@
 #include "compute/model.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
+#include "lib/times.h"
 #include "network/model.h"
 #include "network/network.h"
 #include "store/kv.h"
@@ -479,6 +480,19 @@ static json_t *gateway_port(struct st_kv *kv, const char *router_id)
     return NULL;
 }
 
+/* A node's compute document, heartbeating now: its lease holds, so an l3
+ * node can take routers. */
+static void put_running_node(struct st_kv *kv, const char *name)
+{
+    char now[ST_TIME_RFC3339_LEN];
+    st_time_rfc3339(st_time_now_ms() / 1000, now, sizeof(now));
+    st_autoptr(json_t) doc =
+        json_pack("{s:s, s:s, s:i}", "name", name, "heartbeat_at", now, "lease_seconds", 30);
+    st_autofree char *text = st_json_dumps(doc);
+    st_autofree char *key = st_sprintf("%s%s", ST_COMPUTE_NODES_PREFIX, name);
+    assert_int_equal(st_kv_put(kv, key, text, strlen(text), ST_KV_ANY, NULL, NULL), 0);
+}
+
 static void register_nodes(struct st_kv *kv)
 {
     st_autoptr(json_t) n1 =
@@ -492,6 +506,8 @@ static void test_router_and_floating_ip(void **state)
 {
     struct fixture *f = *state;
     register_nodes(f->kv);
+    put_running_node(f->kv, "n1");
+    put_running_node(f->kv, "n2");
     st_autofree char *ext_subnet = NULL, *subnet = NULL, *subnet2 = NULL;
     st_autofree char *ext = make_external(f->kv, &ext_subnet);
     st_autofree char *net = make_network(f->kv, &alice, "private", "10.0.2.0/24", &subnet);
@@ -675,6 +691,8 @@ static void test_node_view_two_nodes(void **state)
     assert_ok(st_router_create(f->kv, &alice, lreq, &lost, &err_));
     assert_true(json_is_null(json_object_get(lost, "host")));
     register_nodes(f->kv);
+    put_running_node(f->kv, "n1");
+    put_running_node(f->kv, "n2");
     st_autofree char *ext_subnet = NULL, *subnet = NULL;
     st_autofree char *ext = make_external(f->kv, &ext_subnet);
     st_autofree char *net = make_network(f->kv, &alice, "private", "10.0.2.0/24", &subnet);
