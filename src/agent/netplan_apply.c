@@ -230,6 +230,11 @@ static int ensure_router(struct st_netplan *np, struct st_net *host, json_t *rou
         };
         if ((r = st_net_veth_ensure(host, &veth, err)) < 0)
             return r;
+        /* the router's MAC lives here now, whatever a node it left still
+         * sends over VXLAN until its agent removes its stale namespace */
+        if (veth.peer_mac && veth.master &&
+            (r = st_net_bridge_fdb_pin(host, host_if, veth.peer_mac, err)) < 0)
+            return r;
         json_int_t plen = json_integer_value(json_object_get(itf, "prefixlen"));
         st_autofree char *cidr = st_sprintf("%s/%d", str(itf, "ip"), plen > 0 ? (int)plen : 24);
         st_autoptr(json_t) cidrs = json_pack("[s]", cidr);

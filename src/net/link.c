@@ -661,6 +661,37 @@ static int fdb_change(struct st_net *net, int cmd, int ifindex, const struct fdb
     return st_net_nlret(net, r);
 }
 
+int st_net_bridge_fdb_pin(struct st_net *net, const char *port_ifname, const char *mac,
+                          struct st_err **err)
+{
+    unsigned m[6];
+    uint8_t bytes[6];
+    char tail;
+    if (!mac || sscanf(mac, "%2x:%2x:%2x:%2x:%2x:%2x%c", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5],
+                       &tail) != 6)
+        return st_err_set(err, -EINVAL, "pinning '%s' on %s: not a MAC address", mac ? mac : "",
+                          port_ifname);
+    for (size_t i = 0; i < 6; i++)
+        bytes[i] = (uint8_t)m[i];
+    int ifindex = st_net_link_index(net, port_ifname);
+    if (ifindex < 0)
+        return st_err_set(err, ifindex, "pinning %s on %s: %s", mac, port_ifname,
+                          strerror(-ifindex));
+    struct rtnl_neigh *neigh = rtnl_neigh_alloc();
+    struct nl_addr *lladdr = nl_addr_build(AF_LLC, bytes, 6);
+    if (!neigh || !lladdr)
+        abort();
+    rtnl_neigh_set_family(neigh, AF_BRIDGE);
+    rtnl_neigh_set_lladdr(neigh, lladdr);
+    rtnl_neigh_set_ifindex(neigh, ifindex);
+    rtnl_neigh_set_flags(neigh, NTF_MASTER | NTF_STICKY);
+    rtnl_neigh_set_state(neigh, NUD_NOARP); /* "static" */
+    int r = st_net_nlret(net, rtnl_neigh_add(net->sk, neigh, NLM_F_CREATE | NLM_F_REPLACE));
+    nl_addr_put(lladdr);
+    rtnl_neigh_put(neigh);
+    return r < 0 ? st_net_fail(net, err, "pinning %s on %s", mac, port_ifname) : 0;
+}
+
 static bool mac_is_zero(const uint8_t mac[6])
 {
     static const uint8_t zero[6];

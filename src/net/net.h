@@ -87,6 +87,12 @@ int st_net_vxlan_ensure(struct st_net *net, const struct st_net_vxlan *vx, struc
  * "00:00:00:00:00:00" (flood to this peer) | "fa:16:3e:..", "dst":
  * "192.0.2.11"}]: adds what is missing, removes what is not listed. */
 int st_net_fdb_sync(struct st_net *net, const char *vxlan, json_t *entries, struct st_err **err);
+/* Pins mac ("fa:16:3e:..") to the bridge port port_ifname: a static,
+ * sticky entry of its bridge's FDB, which frames arriving elsewhere with that
+ * source address cannot move (a router's port after it moved here from a
+ * node that still answers for it over VXLAN). Idempotent. */
+int st_net_bridge_fdb_pin(struct st_net *net, const char *port_ifname, const char *mac,
+                          struct st_err **err);
 
 struct st_net_veth {
     const char *host_name;  /* the end that stays here: "stp-<10 hex>" */

@@ -504,6 +504,40 @@ static void test_stale_veth_repaired(void **state)
     st_net_netns_delete(h, NULL);
 }
 
+/* A pinned MAC stays on its port: frames from another port with that
+ * source address (a router that moved, still answering from its old node)
+ * do not move the bridge's entry, as they would a learned one. */
+static void test_fdb_pin(void **state)
+{
+    (void)state;
+    st_autoptr(st_err) err = NULL;
+    const char *h = ns("ph"), *a = ns("pa"), *b = ns("pb");
+    make_ns(h);
+    make_ns(a);
+    make_ns(b);
+    st_autoptr(st_net) host = open_ns(h);
+    must(st_net_bridge_ensure(host, "stbr-t", 0, &err), err);
+    port_ensure(host, "stp-a", a, "fa:16:3e:00:00:0a", "10.98.0.1/24");
+    port_ensure(host, "stp-b", b, "fa:16:3e:00:00:0b", "10.98.0.2/24");
+    const char *mac = "fa:16:3e:00:00:0a";
+    must(st_net_bridge_fdb_pin(host, "stp-a", mac, &err), err);
+    must(st_net_bridge_fdb_pin(host, "stp-a", mac, &err), err); /* idempotent */
+    /* b sends with a's address as its source */
+    assert_int_equal(run("nsenter --net=%s ip link set eth0 address %s", b, mac), 0);
+    run("nsenter --net=%s ping -c2 -i0.2 -W1 -q -b 10.98.0.255 >/dev/null 2>&1", b);
+    st_autofree char *fdb =
+        run_out("nsenter --net=%s bridge fdb show br stbr-t | grep '^%s '", h, mac);
+    assert_non_null(strstr(fdb, "dev stp-a"));
+    assert_null(strstr(fdb, "dev stp-b"));
+    assert_non_null(strstr(fdb, "sticky"));
+    assert_int_equal(st_net_bridge_fdb_pin(host, "stp-nope", mac, &err), -ENODEV);
+    st_err_clear(&err);
+    assert_int_equal(st_net_bridge_fdb_pin(host, "stp-a", "nonsense", &err), -EINVAL);
+    st_net_netns_delete(a, NULL);
+    st_net_netns_delete(b, NULL);
+    st_net_netns_delete(h, NULL);
+}
+
 /* ---- VXLAN between two hosts ---- */
 
 static void vxlan_host(const char *hostns, const char *local, const char *peer_vtep,
@@ -730,13 +764,10 @@ static void test_bench(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names_and_parsers),
-        cmocka_unit_test(test_netns_lifecycle),
-        cmocka_unit_test(test_sysctl_stays_in_namespace),
-        cmocka_unit_test(test_bridge_veth_ping),
-        cmocka_unit_test(test_stale_veth_repaired),
-        cmocka_unit_test(test_vxlan_between_hosts),
-        cmocka_unit_test(test_bench),
+        cmocka_unit_test(test_names_and_parsers),         cmocka_unit_test(test_netns_lifecycle),
+        cmocka_unit_test(test_sysctl_stays_in_namespace), cmocka_unit_test(test_bridge_veth_ping),
+        cmocka_unit_test(test_stale_veth_repaired),       cmocka_unit_test(test_fdb_pin),
+        cmocka_unit_test(test_vxlan_between_hosts),       cmocka_unit_test(test_bench),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
