@@ -31,28 +31,14 @@ for tool in curl jq xargs; do
 done
 ((rules + samples + 1 < 30000)) || { echo "sg-rules.sh: at most 29,000 rules" >&2; exit 1; }
 
-if [[ -n "${ST_DATA_DIR:-}" ]]; then
-    data_dir="$ST_DATA_DIR"
-elif [[ $EUID -eq 0 ]]; then
-    data_dir=/var/lib/stratos
-else
-    data_dir="${XDG_DATA_HOME:-$HOME/.local/share}/stratos"
-fi
-base="$data_dir"
-while [[ ! -d "$base" ]]; do
-    base="$(dirname "$base")"
-done
-tmp="$(mktemp -d "$base/.stratos-bench-sg.XXXXXX")"
+# shellcheck source=lib/stack.bash
+source "$(dirname "$0")/lib/stack.bash"
+tmp="$(st_bench_tmpdir sg)"
 ctrl_pid=""
 
 cleanup() {
     set +e
-    if [[ -n "$ctrl_pid" ]] && kill -0 "$ctrl_pid" 2>/dev/null; then
-        kill -TERM "$ctrl_pid"
-        for _ in $(seq 100); do kill -0 "$ctrl_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$ctrl_pid" 2>/dev/null
-        wait "$ctrl_pid" 2>/dev/null
-    fi
+    [[ -z "$ctrl_pid" ]] || st_bench_stop "$ctrl_pid"
     rm -rf "$tmp"
 }
 trap cleanup EXIT

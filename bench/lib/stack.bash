@@ -1,7 +1,28 @@
-# Shared by the benchmarks that run a real stratosd with crun containers
-# (net-plug.sh, fw-apply.sh, net-throughput.sh): the host namespace they run
-# in, and the cleanup that leaves nothing behind after a run or an
+# Shared by the benchmarks that run a real stratosd (net-plug.sh,
+# fw-apply.sh, net-throughput.sh, quota-usage.sh, sg-rules.sh): a temporary
+# directory on the disk stratos keeps its data on, the host namespace they
+# run in, and the cleanup that leaves nothing behind after a run or an
 # interruption. Sourced; the caller has `set -euo pipefail`.
+
+# st_bench_tmpdir NAME: prints a new directory .stratos-bench-NAME.XXXXXX on
+# the filesystem of stratos's data dir ($ST_DATA_DIR, else /var/lib/stratos
+# for root, else $XDG_DATA_HOME/stratos), beside its nearest existing
+# ancestor: fsync costs are that disk's, not /tmp's.
+st_bench_tmpdir() {
+    local data_dir base
+    if [[ -n "${ST_DATA_DIR:-}" ]]; then
+        data_dir="$ST_DATA_DIR"
+    elif [[ $EUID -eq 0 ]]; then
+        data_dir=/var/lib/stratos
+    else
+        data_dir="${XDG_DATA_HOME:-$HOME/.local/share}/stratos"
+    fi
+    base="$data_dir"
+    while [[ ! -d "$base" ]]; do
+        base="$(dirname "$base")"
+    done
+    mktemp -d "$base/.stratos-bench-$1.XXXXXX"
+}
 
 # st_bench_host_ns NAME-PREFIX WHAT SKIP-RC SCRIPT ARGS...: in the outer run
 # (ST_BENCH_HOST_NS unset) makes a fresh network namespace to play the host,
