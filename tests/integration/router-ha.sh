@@ -76,7 +76,10 @@ data="$ST_TMP/data"
 "$ST_SOURCE_DIR/scripts/busybox-rootfs.sh" "$ST_TMP/busybox.tar" >/dev/null
 "$STRATOSD" init --data-dir "$data" >/dev/null
 ST_LOG="$data.log"
-in_c "$STRATOSD" --role controller --data-dir "$data" --listen 10.98.0.100:0 >"$ST_LOG" 2>&1 &
+# nsenter itself, not in_c: $! of a backgrounded shell function is a subshell,
+# and killing that would leave the controller running
+nsenter --net="/run/netns/$hc" "$STRATOSD" --role controller --data-dir "$data" \
+    --listen 10.98.0.100:0 >"$ST_LOG" 2>&1 &
 ST_PIDS+=("$!")
 for _ in $(seq 200); do grep 'event=stratosd_ready' "$ST_LOG" >/dev/null && break; sleep 0.05; done
 ST_PORT=$(grep -o 'event=stratosd_ready.* port=[0-9]*' "$ST_LOG" | sed 's/.*port=//')
